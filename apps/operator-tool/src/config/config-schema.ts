@@ -1,0 +1,55 @@
+import { z } from "zod";
+
+export const ZOOM_RANGE_PATTERN = /^(\d{1,2})(?:-(\d{1,2}))?$/;
+
+const zoomRange = z.string().regex(ZOOM_RANGE_PATTERN, 'expected "MIN-MAX", e.g. "16-18"');
+const positiveInt = z.number().int().positive();
+
+/**
+ * `operator-tool.config.json|yaml`: every shared option, under the camelCase
+ * form of its flag. Unknown keys are rejected so a typo is reported, not
+ * silently ignored. Secrets themselves are not accepted here, only files
+ * holding them.
+ */
+export const configFileSchema = z.strictObject({
+  flightsApiUrl: z.url({ protocol: /^https?$/ }).optional(),
+  flightsApiTokenFile: z.string().min(1).optional(),
+  flightsApiTimeout: z.number().positive().optional(),
+  satelliteProviderUrl: z.string().min(1).optional(),
+  satelliteProviderId: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]*$/)
+    .optional(),
+  apiKeyFile: z.string().min(1).optional(),
+  zoom: zoomRange.optional(),
+  bboxBufferM: z.number().min(0).max(100_000).optional(),
+  coverage: z.enum(["corridor", "bbox"]).optional(),
+  maxTiles: positiveInt.optional(),
+  concurrency: positiveInt.max(256).optional(),
+  stagingRoot: z.string().min(1).optional(),
+  companionHost: z.string().min(1).optional(),
+  companionPort: positiveInt.max(65_535).optional(),
+  companionUser: z.string().min(1).optional(),
+  identityFile: z.string().min(1).optional(),
+  knownHosts: z.string().min(1).optional(),
+  acceptNewHostKey: z.boolean().optional(),
+  companionCacheRoot: z.string().min(1).optional(),
+  remoteCommand: z.string().min(1).optional(),
+  remoteCorpus: z.string().min(1).optional(),
+  corpus: z.string().min(1).optional(),
+  lockTimeout: z.number().min(0).optional(),
+  logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).optional(),
+  logFormat: z.enum(["json", "pretty"]).optional(),
+});
+
+export type ConfigFile = z.infer<typeof configFileSchema>;
+
+/** Config keys holding local paths: resolved against the config file's directory. */
+export const LOCAL_PATH_KEYS = [
+  "flightsApiTokenFile",
+  "apiKeyFile",
+  "stagingRoot",
+  "identityFile",
+  "knownHosts",
+  "corpus",
+] as const satisfies ReadonlyArray<keyof ConfigFile>;

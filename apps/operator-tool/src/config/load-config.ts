@@ -1,0 +1,84 @@
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { describeIssues, OperatorToolError } from "@operator-tool/errors";
+import { type ConfigFile, configFileSchema, LOCAL_PATH_KEYS } from "./config-schema.js";
+
+export const CONFIG_FILE_NAMES = [
+  "operator-tool.config.json",
+  "operator-tool.config.yaml",
+  "operator-tool.config.yml",
+];
+
+export class ConfigInvalidError extends OperatorToolError {
+  constructor(message: string, hint?: string) {
+    super("CONFIG_INVALID", message, hint === undefined ? {} : { hint });
+  }
+}
+
+export interface LoadedConfig {
+  path: string | undefined;
+  values: ConfigFile;
+}
+
+/** `explicitPath` from `--config`; otherwise the first config file in `cwd`, if any. */
+export async function loadConfig(explicitPath: string | undefined, cwd: string): Promise<LoadedConfig> {
+  const path = explicitPath === undefined ? findConfig(cwd) : resolve(cwd, explicitPath);
+  if (path === undefined) return { path: undefined, values: {} };
+
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ConfigInvalidError(
+      `config file ${path} ${code === "ENOENT" ? "does not exist" : `cannot be read (${code ?? (error as Error).message})`}`,
+      "check --config",
+    );
+  }
+  const raw = await parseConfigText(text, path);
+  const parsed = configFileSchema.safeParse(raw ?? {});
+  if (!parsed.success) {
+    throw new ConfigInvalidError(
+      `config file ${path} is invalid: ${describeIssues(parsed.error.issues)}`,
+      "fix the field named above; docs/configuration.md lists every key",
+    );
+  }
+  const values: ConfigFile = { ...parsed.data };
+  const base = dirname(path);
+  for (const key of LOCAL_PATH_KEYS) {
+    const value = values[key];
+    if (value !== undefined && !isAbsolute(value)) values[key] = resolve(base, value);
+  }
+  return { path, values };
+}
+
+function findConfig(cwd: string): string | undefined {
+  for (const name of CONFIG_FILE_NAMES) {
+    const candidate = resolve(cwd, name);
+    if (existsSync(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+async function parseConfigText(text: string, path: string): Promise<unknown> {
+  if (path.endsWith(".json")) {
+    try {
+      return JSON.parse(text);
+    } catch (error) {
+      throw new ConfigInvalidError(`config file ${path} is not valid JSON: ${(error as Error).message}`);
+    }
+  }
+  const { parse, YAMLParseError } = await import("yaml");
+  try {
+    return parse(text);
+  } catch (error) {
+    if (error instanceof YAMLParseError) {
+      const where = error.linePos?.[0];
+      throw new ConfigInvalidError(
+        `config file ${path} is not valid YAML${where === undefined ? "" : ` (line ${where.line}, column ${where.col})`}: ${error.message.split("\n")[0]}`,
+      );
+    }
+    throw error;
+  }
+}

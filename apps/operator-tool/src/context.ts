@@ -1,0 +1,162 @@
+import { readFile } from "node:fs/promises";
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+import { InvalidArgumentError } from "@operator-tool/errors";
+import {
+  createLogger,
+  type LogFormat,
+  type Logger,
+  type LogLevel,
+  SecretRedactor,
+} from "@operator-tool/logger";
+import type { ConfigFile } from "./config/config-schema.js";
+import { type LoadedConfig, loadConfig } from "./config/load-config.js";
+import { interruptSignal, setRedaction } from "./runtime.js";
+
+/** What every command gets: merged options, secrets, a redacting logger, cancellation. */
+export interface CommandContext {
+  config: LoadedConfig;
+  logger: Logger;
+  redactor: SecretRedactor;
+  secrets: Secrets;
+  json: boolean;
+  cwd: string;
+  signal: AbortSignal;
+  /** Flag value if given, else the config file's, else the built-in default. */
+  option<K extends keyof OptionValues>(key: K): OptionValues[K];
+  /** Like `option`, but an operator-facing error naming flag and config key when unset. */
+  requireOption<K extends keyof OptionValues>(key: K): NonNullable<OptionValues[K]>;
+}
+
+export interface Secrets {
+  flightsApiToken: string | undefined;
+  apiKey: string | undefined;
+  sshPassphrase: string | undefined;
+}
+
+export type OptionValues = ConfigFile & typeof DEFAULTS;
+
+export const DEFAULTS = {
+  bboxBufferM: 500,
+  coverage: "corridor" as "corridor" | "bbox",
+  maxTiles: 50_000,
+  concurrency: 8,
+  zoom: "16-18",
+  flightsApiTimeout: 15,
+  companionPort: 22,
+  remoteCommand: "operator-tool",
+  lockTimeout: 0,
+  stagingRoot: defaultStagingRoot(),
+};
+
+export const SECRET_ENV = {
+  apiKey: "OPERATOR_TOOL_API_KEY",
+  flightsApiToken: "OPERATOR_TOOL_FLIGHTS_API_TOKEN",
+  sshPassphrase: "OPERATOR_TOOL_SSH_PASSPHRASE",
+} as const;
+
+export interface RawCommandOptions extends Partial<Record<string, unknown>> {
+  config?: string;
+  logLevel?: LogLevel;
+  logFormat?: LogFormat;
+  json?: boolean;
+  apiKey?: string;
+}
+
+export async function createContext(raw: RawCommandOptions, env = process.env): Promise<CommandContext> {
+  const cwd = process.cwd();
+  // Secrets from the environment are known before anything can fail and print.
+  const redactor = new SecretRedactor([
+    env[SECRET_ENV.apiKey],
+    env[SECRET_ENV.flightsApiToken],
+    env[SECRET_ENV.sshPassphrase],
+    raw.apiKey,
+  ]);
+  setRedaction((text) => redactor.redact(text));
+
+  const config = await loadConfig(raw.config, cwd);
+  const option = <K extends keyof OptionValues>(key: K): OptionValues[K] => {
+    const fromFlag = raw[key];
+    if (fromFlag !== undefined) return fromFlag as OptionValues[K];
+    const fromConfig = config.values[key as keyof ConfigFile];
+    if (fromConfig !== undefined) return fromConfig as OptionValues[K];
+    return (DEFAULTS as Partial<OptionValues>)[key] as OptionValues[K];
+  };
+  const requireOption = <K extends keyof OptionValues>(key: K): NonNullable<OptionValues[K]> => {
+    const value = option(key);
+    if (value === undefined || value === null) {
+      throw new InvalidArgumentError(`${flagName(String(key))} is not set`, {
+        hint: `pass ${flagName(String(key))}, or set "${String(key)}" in operator-tool.config.json`,
+      });
+    }
+    return value as NonNullable<OptionValues[K]>;
+  };
+
+  const secrets: Secrets = {
+    flightsApiToken: await secretFrom(
+      option("flightsApiTokenFile"),
+      "--flights-api-token-file",
+      env[SECRET_ENV.flightsApiToken],
+    ),
+    apiKey: raw.apiKey ?? (await secretFrom(option("apiKeyFile"), "--api-key-file", env[SECRET_ENV.apiKey])),
+    sshPassphrase: env[SECRET_ENV.sshPassphrase] || undefined,
+  };
+  for (const value of Object.values(secrets)) redactor.add(value);
+
+  const logLevel = raw.logLevel ?? config.values.logLevel ?? "info";
+  const logFormat = raw.logFormat ?? config.values.logFormat ?? (process.stderr.isTTY ? "pretty" : "json");
+  const logger = await createLogger({ level: logLevel, format: logFormat, redactor });
+  if (raw.apiKey !== undefined) {
+    logger.warn(
+      "--api-key is visible to every user of this machine (ps, shell history); prefer OPERATOR_TOOL_API_KEY or --api-key-file",
+    );
+  }
+  if (config.path !== undefined) logger.debug({ config: config.path }, "loaded config file");
+
+  return {
+    config,
+    logger,
+    redactor,
+    secrets,
+    json: raw.json === true,
+    cwd,
+    signal: interruptSignal,
+    option,
+    requireOption,
+  };
+}
+
+/** A secret file wins over the environment: it was named explicitly for this run. */
+async function secretFrom(
+  file: string | undefined,
+  flag: string,
+  fromEnv: string | undefined,
+): Promise<string | undefined> {
+  if (file === undefined) return fromEnv || undefined;
+  let text: string;
+  try {
+    text = await readFile(resolve(file), "utf8");
+  } catch (error) {
+    throw new InvalidArgumentError(
+      `${flag} ${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? "error"})`,
+      {
+        hint: `check the path given to ${flag}`,
+      },
+    );
+  }
+  const value = text.trim();
+  if (value === "")
+    throw new InvalidArgumentError(`${flag} ${file} is empty`, {
+      hint: "put the secret on the file's first line",
+    });
+  return value;
+}
+
+export function flagName(key: string): string {
+  return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
+function defaultStagingRoot(): string {
+  const base = process.env.XDG_CACHE_HOME || join(homedir(), ".cache");
+  return join(base, "operator-tool");
+}

@@ -1,0 +1,92 @@
+import { Command, Option } from "commander";
+import type { CommandResult } from "./command-result.js";
+import type { CommandContext, RawCommandOptions } from "./context.js";
+import { flightOptions, GROUPS } from "./options.js";
+import { toolVersion } from "./version.js";
+
+type Handler<O> = (ctx: CommandContext, options: O) => Promise<CommandResult>;
+
+/**
+ * The command tree. Actions only tidy options and lazy-import their command
+ * module, so `--help` loads nothing heavy.
+ */
+export function buildProgram(io: ProgramIo): Command {
+  const program = new Command("operator-tool")
+    .description(
+      "Prepare a drone's companion computer for a GPS-denied flight: satellite tiles and TensorRT engines.",
+    )
+    .version(toolVersion(), "-V, --version", "print the version")
+    .helpOption("-h, --help", "show help for a command")
+    .exitOverride()
+    .configureOutput({ writeOut: io.writeOut, writeErr: io.writeErr })
+    .showSuggestionAfterError(true)
+    .configureHelp({ showGlobalOptions: true, sortSubcommands: true })
+    .addOption(
+      new Option("--config <file>", "config file (default: ./operator-tool.config.json or .yaml)").helpGroup(
+        GROUPS.output,
+      ),
+    )
+    .addOption(
+      new Option("--log-level <level>", "log level")
+        .choices(["trace", "debug", "info", "warn", "error", "silent"])
+        .helpGroup(GROUPS.output),
+    )
+    .addOption(
+      new Option(
+        "--log-format <format>",
+        "log format on stderr (default: pretty on a terminal, json otherwise)",
+      )
+        .choices(["json", "pretty"])
+        .helpGroup(GROUPS.output),
+    )
+    .addOption(
+      new Option("--json", "print the command's result as one JSON document on stdout").helpGroup(
+        GROUPS.output,
+      ),
+    )
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ operator-tool flights show --flight-file examples/flights/kyiv-survey.json
+  $ OPERATOR_TOOL_FLIGHTS_API_TOKEN=… operator-tool flights show --flight-id F-2024-0042 --flights-api-url https://flights.example/api --json
+
+Exit codes are listed in docs/exit-codes.md; logs go to stderr, results to stdout.
+`,
+    );
+
+  const flights = program
+    .command("flights")
+    .description("inspect flights from the Flights API or flight files");
+  const show = flights
+    .command("show")
+    .description("resolve a flight and print its takeoff, waypoints and buffered bounding box")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ operator-tool flights show --flight-file mission.plan --bbox-buffer-m 1000
+  $ operator-tool flights show --flight-id F-2024-0042 --flights-api-url https://flights.example/api --json
+`,
+    );
+  for (const option of flightOptions()) show.addOption(option);
+  show.action(action(io, async () => (await import("./commands/flights-show.js")).flightsShow));
+
+  return program;
+}
+
+export interface ProgramIo {
+  writeOut(text: string): void;
+  writeErr(text: string): void;
+  /** Receives each command's result; the entry point prints it and sets the exit code. */
+  onResult(result: CommandResult, ctx: CommandContext): void;
+}
+
+function action<O>(io: ProgramIo, load: () => Promise<Handler<O>>) {
+  return async (_options: unknown, command: Command): Promise<void> => {
+    const raw = command.optsWithGlobals<RawCommandOptions & O>();
+    const [{ createContext }, handler] = await Promise.all([import("./context.js"), load()]);
+    const ctx = await createContext(raw);
+    io.onResult(await handler(ctx, raw), ctx);
+  };
+}
