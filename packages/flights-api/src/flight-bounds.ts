@@ -60,7 +60,7 @@ export function flightBounds(points: readonly GeoPoint[], bufferM: number): Flig
     coversAllLongitudes = true;
   } else {
     west = normalizeLon(arc.west - dLon);
-    east = normalizeLon(arc.west + arc.span + dLon);
+    east = normalizeLon(arc.east + dLon);
     // Keep the canonical ±180 endpoints on the side that makes the box non-crossing.
     if (east === -180) east = 180;
     if (west === 180) west = -180;
@@ -97,29 +97,32 @@ export function flightBounds(points: readonly GeoPoint[], bufferM: number): Flig
 /** Whether a point lies inside a (possibly antimeridian-crossing) box. */
 export function boxContains(box: BoundingBox, point: { lat: number; lon: number }): boolean {
   if (point.lat < box.south || point.lat > box.north) return false;
-  return box.west <= box.east
-    ? point.lon >= box.west && point.lon <= box.east
-    : point.lon >= box.west || point.lon <= box.east;
+  const inside = (lon: number) =>
+    box.west <= box.east ? lon >= box.west && lon <= box.east : lon >= box.west || lon <= box.east;
+  // -180 and 180 are the same meridian.
+  return inside(point.lon) || (Math.abs(point.lon) === 180 && inside(-point.lon));
 }
 
 /**
  * The shortest arc of the longitude circle containing every value: the
  * complement of the largest gap between neighbours.
  */
-function longitudeArc(lons: number[]): { west: number; span: number } {
+function longitudeArc(lons: number[]): { west: number; east: number; span: number } {
   const sorted = lons.map(normalizeLon).sort((a, b) => a - b);
   const first = sorted[0]!;
   const last = sorted[sorted.length - 1]!;
   let bestGap = first + 360 - last; // the gap across ±180°: preferred on ties, so no crossing without cause
   let west = first;
+  let east = last;
   for (let i = 1; i < sorted.length; i++) {
     const gap = sorted[i]! - sorted[i - 1]!;
     if (gap > bestGap) {
       bestGap = gap;
       west = sorted[i]!;
+      east = sorted[i - 1]!;
     }
   }
-  return { west, span: 360 - bestGap };
+  return { west, east, span: 360 - bestGap };
 }
 
 function normalizeLon(lon: number): number {
