@@ -1,0 +1,9 @@
+export type { WriteAtomicOptions } from "./atomic-file.js";
+export {
+  commitTempFile,
+  isTempFile,
+  removeStaleTempFiles,
+  tempPathFor,
+  writeFileAtomic,
+  writeJsonAtomic,
+} from "./atomic-file.js";
