@@ -5,4 +5,6 @@ export interface CommandResult {
   data: unknown;
   /** The human rendering, printed to stdout without `--json`. */
   text: string;
+  /** For a failing result: the one line printed as `error: …` on stderr. */
+  errorLine?: string;
 }

@@ -61,3 +61,52 @@ export function flightOptions(): Option[] {
       .helpGroup(GROUPS.flight),
   ];
 }
+
+export function tileOptions(): Option[] {
+  return [
+    new Option(
+      "--satellite-provider-url <template>",
+      "XYZ tile URL template: {z} {x} {y} {-y} {q} {s} {apiKey}",
+    ).helpGroup(GROUPS.tiles),
+    new Option("--zoom <min-max>", "zoom levels, e.g. 16-18 or 17 (default 16-18)").helpGroup(GROUPS.tiles),
+    new Option(
+      "--coverage <mode>",
+      "corridor: tiles near the flight path; bbox: the whole buffered box (default corridor)",
+    )
+      .choices(["corridor", "bbox"])
+      .helpGroup(GROUPS.tiles),
+    new Option("--max-tiles <n>", "refuse a plan larger than this (default 50000)")
+      .argParser(positiveInteger)
+      .helpGroup(GROUPS.tiles),
+    new Option(
+      "--staging-root <dir>",
+      "tile cache, locks and run records (default ~/.cache/operator-tool)",
+    ).helpGroup(GROUPS.tiles),
+    new Option(
+      "--api-key-file <path>",
+      "file holding the provider's API key (else env OPERATOR_TOOL_API_KEY)",
+    ).helpGroup(GROUPS.tiles),
+    new Option(
+      "--api-key <key>",
+      "the provider's API key (visible in ps; prefer the env or --api-key-file)",
+    ).helpGroup(GROUPS.tiles),
+  ];
+}
+
+export function downloadOptions(): Option[] {
+  return [
+    new Option("--concurrency <n>", "parallel tile requests (default 8)")
+      .argParser(positiveInteger)
+      .helpGroup(GROUPS.tiles),
+    new Option("--max-rps <n>", "requests per second per provider host, 0 for no cap (default 0)")
+      .argParser(nonNegativeNumber)
+      .helpGroup(GROUPS.tiles),
+    new Option(
+      "--allow-absent",
+      "succeed even when the provider has no imagery (404/204) for some tiles",
+    ).helpGroup(GROUPS.tiles),
+    new Option("--retry-absent", "ask again for tiles an earlier run recorded as absent").helpGroup(
+      GROUPS.tiles,
+    ),
+  ];
+}

@@ -1,7 +1,7 @@
 import { Command, Option } from "commander";
 import type { CommandResult } from "./command-result.js";
 import type { CommandContext, RawCommandOptions } from "./context.js";
-import { flightOptions, GROUPS } from "./options.js";
+import { downloadOptions, flightOptions, GROUPS, tileOptions } from "./options.js";
 import { toolVersion } from "./version.js";
 
 type Handler<O> = (ctx: CommandContext, options: O) => Promise<CommandResult>;
@@ -71,6 +71,42 @@ Examples:
     );
   for (const option of flightOptions()) show.addOption(option);
   show.action(action(io, async () => (await import("./commands/flights-show.js")).flightsShow));
+
+  const tiles = program
+    .command("tiles")
+    .description("plan and download the satellite tiles covering a flight");
+  const plan = tiles
+    .command("plan")
+    .description(
+      "count the tiles a flight needs per zoom, what is cached and what a download would fetch (no network)",
+    )
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ operator-tool tiles plan --flight-file mission.plan --satellite-provider-url 'https://tiles.example/{z}/{x}/{y}.jpg?key={apiKey}'
+  $ operator-tool tiles plan --flight-id F-2024-0042 --zoom 15-18 --coverage bbox --json
+`,
+    );
+  for (const option of [...flightOptions(), ...tileOptions()]) plan.addOption(option);
+  plan.action(action(io, async () => (await import("./commands/tiles-plan.js")).tilesPlan));
+
+  const download = tiles
+    .command("download")
+    .description(
+      "download the flight's tiles into the cache: resumable, rate-limit aware, only what is missing",
+    )
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ OPERATOR_TOOL_API_KEY=… operator-tool tiles download --flight-file mission.plan --satellite-provider-url 'https://tiles.example/{z}/{x}/{y}.jpg?key={apiKey}'
+  $ operator-tool tiles download --flight-id F-2024-0042 --zoom 16-18 --concurrency 4 --max-rps 20 --allow-absent --json
+`,
+    );
+  for (const option of [...flightOptions(), ...tileOptions(), ...downloadOptions()])
+    download.addOption(option);
+  download.action(action(io, async () => (await import("./commands/tiles-download.js")).tilesDownload));
 
   return program;
 }

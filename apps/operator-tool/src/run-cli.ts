@@ -40,6 +40,8 @@ export async function runCli(args: string[], streams: CliStreams = processStream
         ? JSON.stringify(ctx.redactor.redactValue(result.data))
         : ctx.redactor.redact(result.text);
       if (out !== "") streams.stdout(`${out}\n`);
+      if (result.errorLine !== undefined)
+        streams.stderr(`${ctx.redactor.redact(`error: ${result.errorLine}`)}\n`);
       exitCode = result.exitCode;
     },
   });

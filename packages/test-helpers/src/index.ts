@@ -5,3 +5,5 @@ export { freePort, startLoopbackServer } from "./loopback-server.js";
 export type { CliRun, RunOptions } from "./run-operator-tool.js";
 export { CLI_PATH, REPO_ROOT, runOperatorTool } from "./run-operator-tool.js";
 export { makeTempDir } from "./temp-dir.js";
+export type { TileFault, TileRequest, TileServer, TileServerOptions } from "./tile-server.js";
+export { makeJpeg, makePng, startTileServer } from "./tile-server.js";
