@@ -202,7 +202,10 @@ export async function downloadTiles(options: DownloadTilesOptions): Promise<Down
   const hosts = new Map<string, HostState>();
   const hostState = (host: string) => {
     let state = hosts.get(host);
-    if (state === undefined) hosts.set(host, (state = new HostState(settings.maxRequestsPerSecond)));
+    if (state === undefined) {
+      state = new HostState(settings.maxRequestsPerSecond);
+      hosts.set(host, state);
+    }
     return state;
   };
 

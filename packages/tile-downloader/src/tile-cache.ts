@@ -55,9 +55,9 @@ export async function scanTileCache(
   const columns = new Map<string, TileCoord[]>();
   for (const t of tiles) {
     const dir = `${t.z}/${t.x}`;
-    let list = columns.get(dir);
-    if (list === undefined) columns.set(dir, (list = []));
-    list.push(t);
+    const list = columns.get(dir);
+    if (list === undefined) columns.set(dir, [t]);
+    else list.push(t);
   }
   const found = new Map<string, CachedTile>();
   await forEachLimited([...columns], 32, async ([dir, wanted]) => {

@@ -1,15 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import {
-  MAX_LATITUDE,
-  quadkey,
-  rangeSize,
-  tileAt,
-  tileRangesForBox,
-  tileToLat,
-  tileToLon,
-  tmsY,
-} from "./tile-math.js";
+import { quadkey, rangeSize, tileAt, tileRangesForBox, tileToLat, tileToLon, tmsY } from "./tile-math.js";
 
 /** Reference: every tile whose area overlaps the box with positive area, by checking each tile's bounds. */
 function bruteForceTiles(
