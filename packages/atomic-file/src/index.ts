@@ -7,3 +7,4 @@ export {
   writeFileAtomic,
   writeJsonAtomic,
 } from "./atomic-file.js";
+export { PipelinedAtomicWriter } from "./pipelined-writer.js";

@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
+import { setMaxListeners } from "node:events";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { writeFileAtomic } from "@operator-tool/atomic-file";
+import { PipelinedAtomicWriter } from "@operator-tool/atomic-file";
 import { detectImageFormat } from "./image-check.js";
 import { type TileProvider, tileUrl } from "./provider.js";
 import {
@@ -170,6 +171,14 @@ export async function downloadTiles(options: DownloadTilesOptions): Promise<Down
     bytesFetched,
     startedAt,
   });
+  let lastProgressAt = 0;
+  // Progress is for humans and logs: a few updates a second is plenty.
+  const reportProgress = () => {
+    const now = Date.now();
+    if (options.onProgress === undefined || now - lastProgressAt < 100) return;
+    lastProgressAt = now;
+    options.onProgress(progress());
+  };
   let bytesFetched = 0;
   let requests = 0;
   let rateLimitedMs = 0;
@@ -188,6 +197,7 @@ export async function downloadTiles(options: DownloadTilesOptions): Promise<Down
   );
 
   const stop = new AbortController();
+  setMaxListeners(0, stop.signal); // one listener per in-flight request
   const onOuterAbort = () => stop.abort(options.signal?.reason);
   options.signal?.addEventListener("abort", onOuterAbort, { once: true });
   const abort = (reason: string) => {
@@ -218,6 +228,7 @@ export async function downloadTiles(options: DownloadTilesOptions): Promise<Down
     connect: { timeout: Math.min(settings.requestTimeoutMs, 10_000) },
   });
   const createdDirs = new Set<string>();
+  const writer = new PipelinedAtomicWriter({ maxInFlight: 64, fsync: options.fsync !== false });
 
   async function fetchTile(url: string): Promise<FetchOutcome> {
     let response: Awaited<ReturnType<typeof request>>;
@@ -279,6 +290,7 @@ export async function downloadTiles(options: DownloadTilesOptions): Promise<Down
     return { kind: "ok", body, ext };
   }
 
+  /** Hands the tile to the writer; counts it once it is safely in place. */
   async function store(tile: TileCoord, body: Buffer, ext: "png" | "jpg" | "webp"): Promise<void> {
     const path = tileRelativePath(tile, ext);
     const dir = join(providerCacheDir, String(tile.z), String(tile.x));
@@ -286,8 +298,17 @@ export async function downloadTiles(options: DownloadTilesOptions): Promise<Down
       await mkdir(dir, { recursive: true });
       createdDirs.add(dir);
     }
-    await writeFileAtomic(join(providerCacheDir, path), body, { fsync: options.fsync !== false });
-    entries.set(tileKey(tile), { ...tile, path, bytes: body.length, sha256: sha256(body) });
+    const digest = sha256(body);
+    await writer.write(join(providerCacheDir, path), body, (error) => {
+      if (error !== undefined) {
+        fail(tile, `cannot write to the cache: ${error.message}`);
+      } else {
+        entries.set(tileKey(tile), { ...tile, path, bytes: body.length, sha256: digest });
+        counts.fetched++;
+        bytesFetched += body.length;
+      }
+      reportProgress();
+    });
   }
 
   function fail(tile: TileCoord, error: string) {
@@ -312,8 +333,6 @@ export async function downloadTiles(options: DownloadTilesOptions): Promise<Down
         case "ok":
           state.succeeded();
           await store(tile, outcome.body, outcome.ext);
-          counts.fetched++;
-          bytesFetched += outcome.body.length;
           return;
         case "absent":
           state.succeeded();
@@ -379,11 +398,13 @@ export async function downloadTiles(options: DownloadTilesOptions): Promise<Down
         } catch (error) {
           if (!stop.signal.aborted) throw error;
         }
-        options.onProgress?.(progress());
+        reportProgress();
       }
     });
     await Promise.all(workers);
   } finally {
+    await writer.drain();
+    options.onProgress?.(progress());
     options.signal?.removeEventListener("abort", onOuterAbort);
     await dispatcher.close().catch(() => undefined);
   }

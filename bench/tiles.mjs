@@ -1,0 +1,121 @@
+#!/usr/bin/env node
+// 20 000 tiles from a loopback tile server: `operator-tool tiles download`
+// against `curl --parallel` with the same URLs and the same concurrency, each
+// into a fresh directory. Two rounds, alternating, best of each. Then the time
+// of a re-run with every tile cached.
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { startTileServer } from "@operator-tool/test-helpers";
+
+const cli = fileURLToPath(new URL("../apps/operator-tool/dist/cli.js", import.meta.url));
+const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 8);
+const work = mkdtempSync(join(tmpdir(), "bench-tiles-"));
+const server = await startTileServer({ tileBytes: 20_000 });
+const flight = join(work, "flight.json");
+writeFileSync(
+  flight,
+  JSON.stringify({
+    id: "BENCH-TILES",
+    name: "bench",
+    updatedAt: "2026-01-01T00:00:00Z",
+    takeoff: { lat: 50.45, lon: 30.52, altM: 0 },
+    waypoints: [{ lat: 50.45, lon: 30.52, altM: 0 }],
+  }),
+);
+const common = [
+  "--flight-file",
+  flight,
+  "--satellite-provider-url",
+  server.template,
+  "--zoom",
+  "18",
+  "--coverage",
+  "bbox",
+];
+const sizeArgs = ["--bbox-buffer-m", "6900", "--max-tiles", "30000", "--concurrency", String(concurrency)];
+
+// Async: the tile server lives in this process and must keep answering.
+function timed(command, args) {
+  return new Promise((resolve, reject) => {
+    const start = process.hrtime.bigint();
+    const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("close", (status) => {
+      const ms = Number(process.hrtime.bigint() - start) / 1e6;
+      if (status !== 0) reject(new Error(`${command} exited ${status}: ${stderr.slice(-2000)}`));
+      else resolve({ ms, stdout });
+    });
+  });
+}
+
+async function runOurs(staging) {
+  const { ms, stdout } = await timed(process.execPath, [
+    cli,
+    "tiles",
+    "download",
+    ...common,
+    ...sizeArgs,
+    "--staging-root",
+    staging,
+    "--json",
+    "--log-level",
+    "warn",
+  ]);
+  return { ms, result: JSON.parse(stdout) };
+}
+
+function runCurl(dir, tiles) {
+  const config = join(dir, "curl.cfg");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    config,
+    tiles
+      .map(
+        (t) =>
+          `url = "${server.url}/tiles/${t.z}/${t.x}/${t.y}.png"\noutput = "${join(dir, String(t.z), String(t.x), `${t.y}.png`)}"\n`,
+      )
+      .join(""),
+  );
+  return timed("curl", [
+    "--silent",
+    "--fail",
+    "--create-dirs",
+    "--parallel",
+    "--parallel-max",
+    String(concurrency),
+    "--config",
+    config,
+  ]);
+}
+
+try {
+  const first = await runOurs(join(work, "ours-1"));
+  const tiles = JSON.parse(readFileSync(first.result.tilesetPath, "utf8")).tiles;
+  const n = tiles.length;
+  const curl1 = await runCurl(join(work, "curl-1"), tiles);
+  const second = await runOurs(join(work, "ours-2"));
+  const curl2 = await runCurl(join(work, "curl-2"), tiles);
+  const resume = await runOurs(join(work, "ours-2"));
+  if (resume.result.counts.fetched !== 0) throw new Error("the re-run fetched tiles");
+
+  const ours = Math.min(first.ms, second.ms);
+  const peer = Math.min(curl1.ms, curl2.ms);
+  const oursRate = (n * 1000) / ours;
+  const curlRate = (n * 1000) / peer;
+  console.log(
+    `tiles: ${n} at z18, concurrency ${concurrency}; ours ${first.ms.toFixed(0)}/${second.ms.toFixed(0)} ms, curl ${curl1.ms.toFixed(0)}/${curl2.ms.toFixed(0)} ms (ours fsyncs every tile)`,
+  );
+  console.log(`tiles-resume: ${resume.ms.toFixed(0)} ms for ${n} cached tiles (whole process, no request)`);
+  console.log(
+    `tiles: ratio=${(oursRate / curlRate).toFixed(2)} (ours ${oursRate.toFixed(0)} tiles/s, curl ${curlRate.toFixed(0)} tiles/s)`,
+  );
+} finally {
+  await server.close();
+  rmSync(work, { recursive: true, force: true });
+}
