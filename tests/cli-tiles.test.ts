@@ -83,7 +83,7 @@ describe("operator-tool tiles plan", () => {
       expect(Object.keys(z)).toEqual(["z", "tiles", "cached", "absent", "toFetch", "bytesEstimate"]);
     expect(plan.total.tiles).toBeGreaterThan(4);
     expect(plan.total.toFetch).toBe(plan.total.tiles);
-    expect(plan.total.bytesEstimate).toBe(plan.total.tiles * 25_000);
+    expect(plan.total.bytesEstimate).toBe(plan.total.tiles! * 25_000);
     expect(server.requests).toHaveLength(0);
 
     const download = await runOperatorTool(args("download"), { env: env() });
@@ -249,7 +249,7 @@ describe("operator-tool tiles download", () => {
     expect(resume.exitCode, resume.stderr).toBe(0);
     const result = JSON.parse(resume.stdout) as { counts: Record<string, number> };
     expect(result.counts.cached).toBe(finals.length);
-    expect(result.counts.fetched).toBe(result.counts.planned - finals.length);
+    expect(result.counts.fetched).toBe(result.counts.planned! - finals.length);
     for (const [key, count] of servedBefore) {
       const [z, x, y] = key.split("/");
       const path = join(tileDir, `127.0.0.1-${server.port}`, z!, x!, `${y}.png`);
