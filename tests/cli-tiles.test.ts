@@ -239,7 +239,7 @@ describe("operator-tool tiles download", () => {
         .map((p) => Number.parseInt(p, 10)) as [number, number, number];
       expect(readFileSync(file), `${file} is complete`).toEqual(server.tileBody(z, x, y));
     }
-    expect(existsSync(join(staging, "tiles", "127.0.0.1-" + server.port, "tilesets", "F-TILES-1.json"))).toBe(
+    expect(existsSync(join(staging, "tiles", `127.0.0.1-${server.port}`, "tilesets", "F-TILES-1.json"))).toBe(
       false,
     );
 
