@@ -49,9 +49,24 @@ export async function writeFileAtomic(
   await commitTempFile(temp, path);
 }
 
-/** Renames a finished temp file into place; removes it if the rename fails. */
-export async function commitTempFile(temp: string, path: string): Promise<void> {
+/**
+ * Renames a finished temp file into place (after an fsync when asked: for
+ * files another program wrote); removes it if that fails.
+ */
+export async function commitTempFile(
+  temp: string,
+  path: string,
+  options: { fsync?: boolean } = {},
+): Promise<void> {
   try {
+    if (options.fsync) {
+      const handle = await open(temp, "r+");
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    }
     await rename(temp, path);
   } catch (error) {
     await unlink(temp).catch(() => undefined);

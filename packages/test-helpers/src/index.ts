@@ -2,6 +2,8 @@ export type { FlightsApiServer, ScriptedResponse } from "./flights-api-server.js
 export { sampleFlight, startFlightsApi } from "./flights-api-server.js";
 export type { LoopbackServer, RecordedRequest } from "./loopback-server.js";
 export { freePort, startLoopbackServer } from "./loopback-server.js";
+export type { OnnxModelOptions } from "./onnx-model.js";
+export { onnxModelBytes, writeOnnxModel } from "./onnx-model.js";
 export type { CliRun, RunOptions } from "./run-operator-tool.js";
 export { CLI_PATH, REPO_ROOT, runOperatorTool } from "./run-operator-tool.js";
 export { makeTempDir } from "./temp-dir.js";

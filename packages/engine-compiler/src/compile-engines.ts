@@ -1,0 +1,303 @@
+import { readdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { commitTempFile, isTempFile, removeStaleTempFiles, tempPathFor } from "@operator-tool/atomic-file";
+import { type CacheDecision, decide } from "./cache-decision.js";
+import type { Backbone, Corpus } from "./corpus.js";
+import { missingModelFiles } from "./corpus.js";
+import {
+  BUILD_RECORD_SCHEMA,
+  type BuildInputs,
+  buildRecordPath,
+  fileSize,
+  sha256OfFile,
+  sidecarPath,
+  writeBuildRecord,
+  writeSidecar,
+} from "./engine-cache.js";
+import { buildEngineFilename, type HostKey, hostKeyString, parseEngineFilename } from "./engine-filename.js";
+import { ENGINE_REPORT_SCHEMA, type EngineReport, type ModelResult } from "./engine-report.js";
+import { ModelInvalidError } from "./errors.js";
+import type { HostInfo } from "./host-probe.js";
+import { checkModel } from "./model-check.js";
+import { buildWithOnnxruntime, ONNXRUNTIME_BUILDER_FLAGS } from "./onnxruntime-backend.js";
+import { buildWithTrtexec, trtexecBuilderFlags } from "./trtexec-backend.js";
+
+export interface CompilerLogger {
+  debug(fields: object, message: string): void;
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+}
+
+export interface CompileEnginesOptions {
+  corpus: Corpus;
+  cacheRoot: string;
+  host: HostInfo;
+  /** true for every model, or the names to rebuild. */
+  force?: boolean | string[];
+  dryRun?: boolean;
+  /** Remove engines of the corpus's models built for other hosts. */
+  prune?: boolean;
+  signal?: AbortSignal;
+  logger?: CompilerLogger;
+  /** Each line the builder prints (trtexec's output). */
+  onBuilderLine?: (modelName: string, line: string) => void;
+}
+
+export interface CompileEnginesResult {
+  report: EngineReport;
+  /** The error that stopped the corpus, if any (also summarised in the report). */
+  error: Error | undefined;
+  pruned: string[];
+}
+
+/**
+ * For each backbone in order: reuse its engine if it verifies, else build it.
+ * Stops at the first failure: engines before it stay intact, the failed one
+ * is absent (built into a temp file, renamed only on success), later ones are
+ * not attempted. Sidecar and build record are written last, so an interrupted
+ * build is always recognised as one.
+ */
+export async function compileEngines(options: CompileEnginesOptions): Promise<CompileEnginesResult> {
+  const { corpus, cacheRoot, host, logger } = options;
+  const hostKey = toHostKey(host);
+  const results: ModelResult[] = [];
+  const report = (error?: Error): EngineReport => ({
+    schema: ENGINE_REPORT_SCHEMA,
+    outcome: error === undefined ? "success" : "failure",
+    dryRun: options.dryRun === true,
+    host: {
+      backend: host.backend,
+      sm: host.sm ?? null,
+      jetpack: host.jetpack ?? null,
+      tensorrt: host.tensorrt ?? null,
+      arch: host.arch,
+      ort: host.backend === "onnxruntime" ? host.ortVersion : null,
+    },
+    results,
+    summary: {
+      built: results.filter((r) => r.outcome === "built").length,
+      reused: results.filter((r) => r.outcome === "reused").length,
+      failed: results.filter((r) => r.outcome === "failed").length,
+    },
+    ...(error === undefined ? {} : { error: describeError(error) }),
+  });
+
+  const missing = missingModelFiles(corpus);
+  if (missing.length > 0) {
+    const first = missing[0]!;
+    const error = new ModelInvalidError(
+      first.modelName,
+      `model ${first.modelName}: ${first.field} ${first.path} does not exist${missing.length > 1 ? ` (and ${missing.length - 1} more missing)` : ""}`,
+      {
+        hint: "copy the model to the companion, or fix the path in the corpus",
+      },
+    );
+    return { report: report(error), error, pruned: [] };
+  }
+
+  const { mkdir } = await import("node:fs/promises");
+  if (!options.dryRun) await mkdir(cacheRoot, { recursive: true });
+  const interrupted = options.dryRun ? new Set<string>() : await sweepInterruptedBuilds(cacheRoot);
+
+  let failure: Error | undefined;
+  for (const backbone of corpus.backbones) {
+    options.signal?.throwIfAborted();
+    const enginePath = join(
+      cacheRoot,
+      buildEngineFilename({ modelName: backbone.modelName, host: hostKey, precision: backbone.precision }),
+    );
+    const result: ModelResult = {
+      modelName: backbone.modelName,
+      outcome: "failed",
+      enginePath,
+      sha256: null,
+      compileDurationS: null,
+      reasons: [],
+      bytes: null,
+    };
+    results.push(result);
+    try {
+      const inputs = await buildInputs(backbone, corpus.workspaceMb, host);
+      const forced =
+        options.force === true ||
+        (Array.isArray(options.force) && options.force.includes(backbone.modelName));
+      const decision: CacheDecision = await decide({
+        enginePath,
+        inputs,
+        hostTensorrtFull: host.tensorrtFull,
+        forced,
+      });
+      if (
+        decision.action === "build" &&
+        interrupted.has(enginePath) &&
+        !decision.reasons.includes("previous-build-incomplete")
+      ) {
+        decision.reasons.push("previous-build-incomplete");
+      }
+      if (decision.action === "reuse") {
+        Object.assign(result, {
+          outcome: options.dryRun ? "would-reuse" : "reused",
+          sha256: decision.engineSha256,
+          bytes: await fileSize(enginePath),
+        });
+        logger?.info(
+          { model: backbone.modelName, enginePath },
+          `${backbone.modelName}: engine verified, reusing it`,
+        );
+        continue;
+      }
+      result.reasons = decision.reasons;
+      if (options.dryRun) {
+        result.outcome = "would-build";
+        continue;
+      }
+      logger?.warn(
+        { model: backbone.modelName, reasons: decision.reasons },
+        `${backbone.modelName}: building (${decision.reasons.join(", ")})`,
+      );
+      const started = performance.now();
+      const { sha256, bytes } = await buildOne(backbone, enginePath, inputs, hostKey, options);
+      const durationS = (performance.now() - started) / 1000;
+      await writeSidecar(enginePath, sha256);
+      await writeBuildRecord(enginePath, {
+        ...inputs,
+        schema: BUILD_RECORD_SCHEMA,
+        engineFile: enginePath.slice(cacheRoot.length + 1),
+        engineSha256: sha256,
+        engineBytes: bytes,
+        tensorrtVersion: host.tensorrtFull,
+        cudaVersion: host.cuda,
+        jetpack: host.jetpack,
+        sm: host.sm,
+        ortVersion: host.backend === "onnxruntime" ? host.ortVersion : undefined,
+        builtAt: new Date().toISOString(),
+        compileDurationS: durationS,
+      });
+      Object.assign(result, { outcome: "built", sha256, bytes, compileDurationS: Math.max(durationS, 1e-6) });
+      logger?.info(
+        { model: backbone.modelName, durationS, bytes },
+        `${backbone.modelName}: built in ${durationS.toFixed(1)} s`,
+      );
+    } catch (error) {
+      if (options.signal?.aborted) throw error;
+      failure = error as Error;
+      logger?.error(
+        {
+          model: backbone.modelName,
+          errorClass: (error as Error).name,
+          calibrationPath: (error as { calibrationPath?: string }).calibrationPath,
+        },
+        (error as Error).message,
+      );
+      break;
+    }
+  }
+
+  const pruned =
+    options.prune && failure === undefined && !options.dryRun
+      ? await pruneOtherHosts(cacheRoot, corpus, hostKey)
+      : [];
+  return { report: report(failure), error: failure, pruned };
+}
+
+async function buildInputs(backbone: Backbone, workspaceMb: number, host: HostInfo): Promise<BuildInputs> {
+  return {
+    backend: host.backend,
+    modelName: backbone.modelName,
+    onnxSha256: await sha256OfFile(backbone.onnxPath),
+    precision: backbone.precision,
+    inputName: backbone.inputName,
+    inputShape: backbone.inputShape,
+    workspaceMb,
+    builderFlags:
+      host.backend === "tensorrt" ? trtexecBuilderFlags(backbone, workspaceMb) : ONNXRUNTIME_BUILDER_FLAGS,
+    calibrationSha256:
+      backbone.calibrationPath === undefined
+        ? undefined
+        : await sha256OfFile(backbone.calibrationPath).catch(() => undefined),
+  };
+}
+
+async function buildOne(
+  backbone: Backbone,
+  enginePath: string,
+  inputs: BuildInputs,
+  hostKey: HostKey,
+  options: CompileEnginesOptions,
+): Promise<{ sha256: string; bytes: number }> {
+  await checkModel(backbone);
+  // The old sidecar and record go first: from here until the new ones land,
+  // the cache says "incomplete", whatever happens to this process.
+  await rm(sidecarPath(enginePath), { force: true });
+  await rm(buildRecordPath(enginePath), { force: true });
+  const temp = tempPathFor(enginePath);
+  try {
+    if (inputs.backend === "tensorrt") {
+      await buildWithTrtexec({
+        trtexecPath: options.host.trtexecPath!,
+        backbone,
+        workspaceMb: inputs.workspaceMb,
+        outputPath: temp,
+        timingCachePath: join(options.cacheRoot, `timing__${hostKeyString(hostKey)}.cache`),
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+        onLine: (line) => options.onBuilderLine?.(backbone.modelName, line),
+      });
+    } else {
+      await buildWithOnnxruntime(backbone, temp);
+    }
+    const bytes = await fileSize(temp);
+    if (bytes === undefined || bytes === 0)
+      throw new Error(`the builder reported success but wrote no engine for ${backbone.modelName}`);
+    const sha256 = await sha256OfFile(temp);
+    await commitTempFile(temp, enginePath, { fsync: true });
+    return { sha256, bytes };
+  } finally {
+    await rm(temp, { force: true });
+  }
+}
+
+/** Temp engines whose writer died mark an interrupted build; they are removed. */
+async function sweepInterruptedBuilds(cacheRoot: string): Promise<Set<string>> {
+  const interrupted = new Set<string>();
+  for (const name of await readdir(cacheRoot).catch(() => [] as string[])) {
+    if (!isTempFile(name)) continue;
+    const original = /^\.(.+)\.tmp-/.exec(name)?.[1];
+    if (original !== undefined) interrupted.add(join(cacheRoot, original));
+  }
+  await removeStaleTempFiles(cacheRoot);
+  return interrupted;
+}
+
+async function pruneOtherHosts(cacheRoot: string, corpus: Corpus, hostKey: HostKey): Promise<string[]> {
+  const models = new Set(corpus.backbones.map((b) => b.modelName));
+  const mine = hostKeyString(hostKey);
+  const removed: string[] = [];
+  for (const name of await readdir(cacheRoot)) {
+    const parsed = parseEngineFilename(name);
+    if (parsed === undefined || !models.has(parsed.modelName) || hostKeyString(parsed.host) === mine)
+      continue;
+    for (const path of [name, `${name}.sha256`, `${name}.build.json`])
+      await rm(join(cacheRoot, path), { force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
+export function toHostKey(host: HostInfo): HostKey {
+  if (host.backend === "tensorrt")
+    return { backend: "tensorrt", sm: host.sm!, jetpack: host.jetpack, tensorrt: host.tensorrt! };
+  return { backend: "onnxruntime", arch: host.arch, ort: host.ortVersion.split(".").slice(0, 2).join(".") };
+}
+
+function describeError(error: Error): NonNullable<EngineReport["error"]> {
+  return {
+    modelName: (error as { modelName?: string }).modelName ?? null,
+    class: error.name,
+    code:
+      typeof (error as { code?: unknown }).code === "string"
+        ? (error as unknown as { code: string }).code
+        : "INTERNAL",
+    message: error.message,
+  };
+}

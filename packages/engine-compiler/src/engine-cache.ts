@@ -1,0 +1,106 @@
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { open, readFile, stat } from "node:fs/promises";
+import { basename } from "node:path";
+import { writeFileAtomic, writeJsonAtomic } from "@operator-tool/atomic-file";
+
+export const BUILD_RECORD_SCHEMA = "operator-tool/engine-build@1";
+
+/** What an engine was built from: any change here means the engine must be rebuilt. */
+export interface BuildInputs {
+  backend: "tensorrt" | "onnxruntime";
+  modelName: string;
+  onnxSha256: string;
+  precision: string;
+  inputName: string;
+  inputShape: unknown;
+  workspaceMb: number;
+  /** The builder's flags, minus paths that differ per run. */
+  builderFlags: string[];
+  calibrationSha256: string | undefined;
+}
+
+export interface BuildRecord extends BuildInputs {
+  schema: typeof BUILD_RECORD_SCHEMA;
+  engineFile: string;
+  engineSha256: string;
+  engineBytes: number;
+  tensorrtVersion: string | undefined;
+  cudaVersion: string | undefined;
+  jetpack: string | undefined;
+  sm: number | undefined;
+  ortVersion: string | undefined;
+  builtAt: string;
+  compileDurationS: number;
+}
+
+export const sidecarPath = (enginePath: string) => `${enginePath}.sha256`;
+export const buildRecordPath = (enginePath: string) => `${enginePath}.build.json`;
+
+/** Streams the file through sha256: constant memory for a 1 GB engine. */
+export async function sha256OfFile(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  // Large chunks: hashing a 200 MB engine is the cache-hit path and dominates it.
+  for await (const chunk of createReadStream(path, { highWaterMark: 4 * 1024 * 1024 }))
+    hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
+/** `<hex>  <filename>`, the format `sha256sum -c` checks. */
+export async function writeSidecar(enginePath: string, digest: string): Promise<void> {
+  await writeFileAtomic(sidecarPath(enginePath), `${digest}  ${basename(enginePath)}\n`);
+}
+
+export async function readSidecar(enginePath: string): Promise<string | undefined> {
+  try {
+    const text = await readFile(sidecarPath(enginePath), "utf8");
+    const match = /^([0-9a-f]{64})\b/.exec(text.trim());
+    return match?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+export async function writeBuildRecord(enginePath: string, record: BuildRecord): Promise<void> {
+  await writeJsonAtomic(buildRecordPath(enginePath), record);
+}
+
+export async function readBuildRecord(enginePath: string): Promise<BuildRecord | undefined> {
+  try {
+    const record = JSON.parse(await readFile(buildRecordPath(enginePath), "utf8")) as BuildRecord;
+    return record.schema === BUILD_RECORD_SCHEMA ? record : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function fileSize(path: string): Promise<number | undefined> {
+  try {
+    const info = await stat(path);
+    return info.isFile() ? info.size : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A serialized TensorRT plan starts with the magic "ftrt" (or "ptrt"), and
+ * the byte after the next four is the serialization version tag TensorRT
+ * checks on load. Returns undefined when the file is not a plan.
+ */
+export async function readEngineHeader(
+  path: string,
+): Promise<{ magic: string; serializationTag: number } | undefined> {
+  const handle = await open(path, "r").catch(() => undefined);
+  if (handle === undefined) return undefined;
+  try {
+    const buffer = Buffer.alloc(12);
+    const { bytesRead } = await handle.read(buffer, 0, 12, 0);
+    if (bytesRead < 12) return undefined;
+    const magic = buffer.subarray(0, 4).toString("latin1");
+    if (magic !== "ftrt" && magic !== "ptrt") return undefined;
+    return { magic, serializationTag: buffer.readUInt32LE(8) };
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,23 @@
+export type { BuildReason, CacheDecision } from "./cache-decision.js";
+export { decide } from "./cache-decision.js";
+export type { CompileEnginesOptions, CompileEnginesResult, CompilerLogger } from "./compile-engines.js";
+export { compileEngines, toHostKey } from "./compile-engines.js";
+export type { Backbone, Corpus, ShapeRange } from "./corpus.js";
+export { corpusSchema, loadCorpus, MODEL_NAME_PATTERN, parseCorpus } from "./corpus.js";
+export type { BuildRecord } from "./engine-cache.js";
+export { buildRecordPath, readBuildRecord, readSidecar, sha256OfFile, sidecarPath } from "./engine-cache.js";
+export type { EngineName, HostKey } from "./engine-filename.js";
+export { buildEngineFilename, hostKeyString, parseEngineFilename } from "./engine-filename.js";
+export type { EngineReport, ModelOutcome, ModelResult } from "./engine-report.js";
+export { ENGINE_REPORT_SCHEMA } from "./engine-report.js";
+export {
+  CalibrationCacheError,
+  CorpusInvalidError,
+  EngineBuildError,
+  HostProbeError,
+  ModelInvalidError,
+} from "./errors.js";
+export type { HostInfo, ProbeOptions } from "./host-probe.js";
+export { L4T_TO_JETPACK, probeHost, readL4t, SOC_TO_SM, TRTEXEC_FALLBACK } from "./host-probe.js";
+export { checkModel } from "./model-check.js";
+export { trtexecBuilderFlags } from "./trtexec-backend.js";
