@@ -24,6 +24,8 @@ export interface CommandContext {
   signal: AbortSignal;
   /** Flag value if given, else the config file's, else the built-in default. */
   option<K extends keyof OptionValues>(key: K): OptionValues[K];
+  /** One JSON line on stdout, redacted: progress events ahead of a `--json` result. */
+  writeLine(value: unknown): void;
   /** Like `option`, but an operator-facing error naming flag and config key when unset. */
   requireOption<K extends keyof OptionValues>(key: K): NonNullable<OptionValues[K]>;
 }
@@ -123,6 +125,7 @@ export async function createContext(raw: RawCommandOptions, env = process.env): 
     signal: interruptSignal,
     option,
     requireOption,
+    writeLine: (value) => process.stdout.write(`${JSON.stringify(redactor.redactValue(value))}\n`),
   };
 }
 

@@ -110,3 +110,41 @@ export function downloadOptions(): Option[] {
     ),
   ];
 }
+
+export function engineOptions(): Option[] {
+  return [
+    new Option("--corpus <file>", "corpus file: the models to build (config: corpus)").helpGroup(
+      GROUPS.engines,
+    ),
+    new Option(
+      "--cache-root <dir>",
+      "where engines live (default: the corpus's cacheRoot, else <staging-root>/engines)",
+    ).helpGroup(GROUPS.engines),
+    new Option(
+      "--staging-root <dir>",
+      "operator-tool's state directory (default ~/.cache/operator-tool)",
+    ).helpGroup(GROUPS.engines),
+    new Option("--backend <backend>", "auto: tensorrt when trtexec is found, else onnxruntime")
+      .choices(["auto", "tensorrt", "onnxruntime"])
+      .default("auto")
+      .helpGroup(GROUPS.engines),
+    new Option("--dry-run", "print each model's decision and reasons; build nothing").helpGroup(
+      GROUPS.engines,
+    ),
+    new Option("--force [models...]", "rebuild every model, or the models named").helpGroup(GROUPS.engines),
+    new Option("--prune", "remove this corpus's engines built for other hosts").helpGroup(GROUPS.engines),
+    new Option("--sm <n>", "GPU compute capability as an integer (87 for Orin), overriding the probe")
+      .argParser(positiveInteger)
+      .helpGroup(GROUPS.engines),
+    new Option("--jetpack <version>", "JetPack release, overriding the probe").helpGroup(GROUPS.engines),
+    new Option("--tensorrt <version>", "TensorRT version (10.3.0), overriding the probe").helpGroup(
+      GROUPS.engines,
+    ),
+    new Option(
+      "--host-root <dir>",
+      "read /etc/nv_tegra_release and /proc/device-tree under this root (tests, chroots)",
+    )
+      .default("/")
+      .helpGroup(GROUPS.engines),
+  ];
+}

@@ -1,7 +1,7 @@
 import { Command, Option } from "commander";
 import type { CommandResult } from "./command-result.js";
 import type { CommandContext, RawCommandOptions } from "./context.js";
-import { downloadOptions, flightOptions, GROUPS, tileOptions } from "./options.js";
+import { downloadOptions, engineOptions, flightOptions, GROUPS, tileOptions } from "./options.js";
 import { toolVersion } from "./version.js";
 
 type Handler<O> = (ctx: CommandContext, options: O) => Promise<CommandResult>;
@@ -107,6 +107,28 @@ Examples:
   for (const option of [...flightOptions(), ...tileOptions(), ...downloadOptions()])
     download.addOption(option);
   download.action(action(io, async () => (await import("./commands/tiles-download.js")).tilesDownload));
+
+  const compile = program
+    .command("compile-engines")
+    .description(
+      "compile or reuse the TensorRT engines of a model corpus, on the companion (exit 60/61/62 on failure)",
+    )
+    .addHelpText(
+      "after",
+      `
+Each model's engine is reused only if its sidecar digest verifies and it was
+built from the same ONNX (weights included), parameters and TensorRT; else it
+is rebuilt, and --dry-run says why.
+
+Examples:
+  $ operator-tool compile-engines --corpus /opt/models/corpus.json --dry-run
+  $ operator-tool compile-engines --corpus corpus.json --force dinov2_vpr --json
+`,
+    );
+  for (const option of engineOptions()) compile.addOption(option);
+  compile.action(
+    action(io, async () => (await import("./commands/compile-engines.js")).compileEnginesCommand),
+  );
 
   return program;
 }

@@ -16,7 +16,7 @@ import {
 } from "./engine-cache.js";
 import { buildEngineFilename, type HostKey, hostKeyString, parseEngineFilename } from "./engine-filename.js";
 import { ENGINE_REPORT_SCHEMA, type EngineReport, type ModelResult } from "./engine-report.js";
-import { ModelInvalidError } from "./errors.js";
+import { EngineBuildError, ModelInvalidError } from "./errors.js";
 import type { HostInfo } from "./host-probe.js";
 import { checkModel } from "./model-check.js";
 import { buildWithOnnxruntime, ONNXRUNTIME_BUILDER_FLAGS } from "./onnxruntime-backend.js";
@@ -227,10 +227,12 @@ async function buildOne(
   options: CompileEnginesOptions,
 ): Promise<{ sha256: string; bytes: number }> {
   await checkModel(backbone);
-  // The old sidecar and record go first: from here until the new ones land,
-  // the cache says "incomplete", whatever happens to this process.
+  // The old engine, sidecar and record go first: from here until the new ones
+  // land, the model has no engine, whatever happens to this process — never a
+  // stale one that a runtime could load.
   await rm(sidecarPath(enginePath), { force: true });
   await rm(buildRecordPath(enginePath), { force: true });
+  await rm(enginePath, { force: true });
   const temp = tempPathFor(enginePath);
   try {
     if (inputs.backend === "tensorrt") {
@@ -299,5 +301,6 @@ function describeError(error: Error): NonNullable<EngineReport["error"]> {
         ? (error as unknown as { code: string }).code
         : "INTERNAL",
     message: error.message,
+    ...(error instanceof EngineBuildError && error.outputTail.length > 0 ? { tail: error.outputTail } : {}),
   };
 }

@@ -29,5 +29,5 @@ export interface EngineReport {
   };
   results: ModelResult[];
   summary: { built: number; reused: number; failed: number };
-  error?: { modelName: string | null; class: string; code: string; message: string };
+  error?: { modelName: string | null; class: string; code: string; message: string; tail?: string[] };
 }

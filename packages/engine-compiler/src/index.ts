@@ -20,4 +20,5 @@ export {
 export type { HostInfo, ProbeOptions } from "./host-probe.js";
 export { L4T_TO_JETPACK, probeHost, readL4t, SOC_TO_SM, TRTEXEC_FALLBACK } from "./host-probe.js";
 export { checkModel } from "./model-check.js";
+export { onnxruntimeVersion } from "./onnxruntime-backend.js";
 export { trtexecBuilderFlags } from "./trtexec-backend.js";

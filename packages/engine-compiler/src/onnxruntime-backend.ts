@@ -20,3 +20,9 @@ export async function buildWithOnnxruntime(backbone: Backbone, outputPath: strin
 }
 
 export const ONNXRUNTIME_BUILDER_FLAGS = ["graphOptimizationLevel=all"];
+
+/** The onnxruntime-node version this host would build with (part of its engine key). */
+export async function onnxruntimeVersion(): Promise<string> {
+  const ort = await import("onnxruntime-node");
+  return ort.env.versions.node ?? ort.env.versions.common ?? "0";
+}

@@ -101,12 +101,15 @@ export async function buildWithTrtexec(build: TrtexecBuild): Promise<void> {
       : result.exitCode !== 0
         ? `exited ${result.exitCode}`
         : "exited 0 without its PASSED line";
+  // One line for the operator: trtexec's last error line says what went wrong; the tail travels with the error.
+  const lastError = [...tail].reverse().find((line) => /\[E\]/.test(line));
+  const detail = lastError === undefined ? "" : `: ${lastError.replace(/^\[[^\]]*\]\s*\[E\]\s*/, "")}`;
   throw new EngineBuildError(
     backbone.modelName,
-    `model ${backbone.modelName}: trtexec ${why}; last lines:\n${tail.slice(-8).join("\n")}`,
+    `model ${backbone.modelName}: trtexec ${why}${detail}`,
     tail,
     {
-      hint: "read the trtexec output above; --log-level debug streams all of it",
+      hint: "the report's error.tail has trtexec's last lines; --log-level debug streams all of it",
     },
   );
 }

@@ -1,3 +1,4 @@
+export { installFakeTrtexec, writeJetsonRoot } from "./fake-trtexec.js";
 export type { FlightsApiServer, ScriptedResponse } from "./flights-api-server.js";
 export { sampleFlight, startFlightsApi } from "./flights-api-server.js";
 export type { LoopbackServer, RecordedRequest } from "./loopback-server.js";
