@@ -1,4 +1,3 @@
-import { existsSync } from "node:fs";
 import {
   type BuildInputs,
   type BuildRecord,
@@ -46,13 +45,11 @@ export async function decide(options: DecideOptions): Promise<CacheDecision> {
   const size = await fileSize(enginePath);
   if (size === undefined) {
     reasons.push("no-engine");
-    // A record or sidecar without its engine: a build was interrupted after a partial cleanup.
-    if (existsSync(`${enginePath}.sha256`) || existsSync(`${enginePath}.build.json`))
-      reasons.push("previous-build-incomplete");
     return { action: "build", reasons };
   }
   const [sidecar, record] = await Promise.all([readSidecar(enginePath), readBuildRecord(enginePath)]);
   if (sidecar === undefined) reasons.push("no-sidecar");
+  // An engine without its record was renamed in but never finished (or came from elsewhere).
   if (record === undefined) reasons.push("previous-build-incomplete");
   if (record !== undefined) {
     if (record.onnxSha256 !== inputs.onnxSha256) reasons.push("onnx-changed");

@@ -1,0 +1,448 @@
+import { execFileSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  installFakeTrtexec,
+  makeTempDir,
+  writeJetsonRoot,
+  writeOnnxModel,
+} from "@operator-tool/test-helpers";
+import fc from "fast-check";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { compileEngines } from "./compile-engines.js";
+import { type Corpus, parseCorpus } from "./corpus.js";
+import { readBuildRecord, sidecarPath } from "./engine-cache.js";
+import { buildEngineFilename, parseEngineFilename } from "./engine-filename.js";
+import type { HostInfo } from "./host-probe.js";
+
+let temp: ReturnType<typeof makeTempDir>;
+let trtexec: string;
+let calls: string;
+const savedEnv = { ...process.env };
+
+beforeEach(() => {
+  temp = makeTempDir();
+  trtexec = installFakeTrtexec(join(temp.path, "bin"));
+  calls = join(temp.path, "trtexec-calls.jsonl");
+  process.env.FAKE_TRTEXEC_CALLS = calls;
+  for (const [name, scale] of [
+    ["dinov2_vpr", 2],
+    ["lightglue", 3],
+    ["aliked", 4],
+  ] as const) {
+    writeOnnxModel(join(temp.path, `${name}.onnx`), { shape: ["batch", 3, 16, 16], scale });
+  }
+});
+afterEach(() => {
+  process.env = { ...savedEnv };
+  temp.cleanup();
+});
+
+const trtHost = (overrides: Partial<HostInfo> = {}): HostInfo => ({
+  backend: "tensorrt",
+  arch: "arm64",
+  l4t: "36.4.3",
+  jetpack: "6.2",
+  platform: "tegra234",
+  sm: 87,
+  tensorrt: "10.3",
+  tensorrtFull: "10.3.0",
+  cuda: "12.6",
+  trtexecPath: trtexec,
+  ortVersion: "1.30.0",
+  sources: {},
+  ...overrides,
+});
+
+function corpus(names = ["dinov2_vpr", "lightglue", "aliked"], extra: Record<string, unknown> = {}): Corpus {
+  return parseCorpus(
+    {
+      workspaceMb: 2048,
+      backbones: names.map((modelName) => ({
+        modelName,
+        onnxPath: `${modelName}.onnx`,
+        inputName: "input",
+        inputShape: [1, 3, 16, 16],
+        precision: "fp16",
+        ...extra,
+      })),
+    },
+    join(temp.path, "corpus.json"),
+  );
+}
+
+const cacheRoot = () => join(temp.path, "engines");
+const trtexecCalls = () =>
+  existsSync(calls) ? readFileSync(calls, "utf8").trim().split("\n").filter(Boolean).length : 0;
+const run = (c: Corpus, host = trtHost(), extra: Partial<Parameters<typeof compileEngines>[0]> = {}) =>
+  compileEngines({ corpus: c, cacheRoot: cacheRoot(), host, ...extra });
+
+describe("compileEngines (seed acceptance criteria)", () => {
+  it("AC-1 cold cache: every backbone built, engine + sidecar on disk, sidecar checks with sha256sum", async () => {
+    const { report, error } = await run(corpus());
+    expect(error).toBeUndefined();
+    expect(report.outcome).toBe("success");
+    expect(report.results.map((r) => r.outcome)).toEqual(["built", "built", "built"]);
+    expect(report.results.every((r) => r.reasons.includes("no-engine"))).toBe(true);
+    expect(trtexecCalls()).toBe(3);
+    for (const r of report.results) {
+      expect(existsSync(r.enginePath)).toBe(true);
+      execFileSync("sha256sum", ["--check", "--status", sidecarPath(r.enginePath)], { cwd: cacheRoot() });
+    }
+    expect(report.summary).toEqual({ built: 3, reused: 0, failed: 0 });
+  });
+
+  it("AC-2 warm cache: every backbone reused, zero compiles", async () => {
+    await run(corpus());
+    const before = trtexecCalls();
+    const { report } = await run(corpus());
+    expect(report.results.map((r) => r.outcome)).toEqual(["reused", "reused", "reused"]);
+    expect(
+      report.results.every((r) => r.compileDurationS === null && /^[0-9a-f]{64}$/.test(r.sha256 ?? "")),
+    ).toBe(true);
+    expect(trtexecCalls()).toBe(before);
+  });
+
+  it("AC-3 mixed: one missing engine is built, the others reused", async () => {
+    const first = await run(corpus());
+    execFileSync("rm", [first.report.results[1]!.enginePath]);
+    const { report } = await run(corpus());
+    expect(report.results.map((r) => `${r.outcome}:${r.reasons.join("+")}`)).toEqual([
+      "reused:",
+      "built:no-engine",
+      "reused:",
+    ]);
+  });
+
+  it("AC-4 hardware change: new filenames are built, the old engines are left untouched", async () => {
+    const first = await run(corpus());
+    const old = first.report.results.map((r) => ({
+      path: r.enginePath,
+      mtime: statSync(r.enginePath).mtimeMs,
+      bytes: readFileSync(r.enginePath),
+    }));
+    const { report } = await run(
+      corpus(),
+      trtHost({ sm: 89, jetpack: "6.3", tensorrt: "10.5", tensorrtFull: "10.5.0" }),
+    );
+    expect(report.results.map((r) => r.outcome)).toEqual(["built", "built", "built"]);
+    expect(report.results[0]!.enginePath).toMatch(/dinov2_vpr__sm89_jp6\.3_trt10\.5_fp16\.engine$/);
+    for (const o of old) {
+      expect(statSync(o.path).mtimeMs).toBe(o.mtime);
+      expect(readFileSync(o.path)).toEqual(o.bytes);
+    }
+  });
+
+  it("AC-5 a tampered sidecar rebuilds that engine only (digest-mismatch); a missing one says no-sidecar", async () => {
+    const first = await run(corpus());
+    writeFileSync(sidecarPath(first.report.results[1]!.enginePath), `${"0".repeat(64)}  x\n`);
+    execFileSync("rm", [sidecarPath(first.report.results[2]!.enginePath)]);
+    const { report } = await run(corpus());
+    expect(report.results.map((r) => `${r.outcome}:${r.reasons.join("+")}`)).toEqual([
+      "reused:",
+      "built:digest-mismatch",
+      "built:no-sidecar",
+    ]);
+  });
+
+  it("AC-6 a failure mid-corpus: earlier engines intact, the failed one absent, later ones not attempted", async () => {
+    await run(corpus(["dinov2_vpr"]));
+    const kept = readFileSync(join(cacheRoot(), "dinov2_vpr__sm87_jp6.2_trt10.3_fp16.engine"));
+    process.env.FAKE_TRTEXEC_FAIL = "lightglue.onnx";
+    const before = trtexecCalls();
+    const { report, error } = await run(corpus());
+    expect(error?.name).toBe("EngineBuildError");
+    expect(report.outcome).toBe("failure");
+    expect(report.error).toMatchObject({
+      modelName: "lightglue",
+      class: "EngineBuildError",
+      code: "ENGINE_BUILD_FAILED",
+    });
+    expect(report.error!.message).toContain("trtexec exited 1: Engine could not be created from network");
+    expect(report.error!.tail!.join("\n")).toContain("Could not find any implementation");
+    expect(report.error!.tail!.at(-1)).toMatch(/^&&&& FAILED TensorRT\.trtexec/);
+    expect(report.results.map((r) => r.outcome)).toEqual(["reused", "failed"]);
+    expect(readFileSync(join(cacheRoot(), "dinov2_vpr__sm87_jp6.2_trt10.3_fp16.engine"))).toEqual(kept);
+    expect(
+      readdirSync(cacheRoot()).filter(
+        (n) => n.startsWith("lightglue") || n.startsWith("aliked") || n.includes(".tmp-"),
+      ),
+    ).toEqual([]);
+    expect(trtexecCalls() - before).toBe(1);
+  });
+
+  it("AC-7 a missing INT8 calibration cache fails with the model and the path", async () => {
+    const c = corpus(["dinov2_vpr"], { precision: "int8", calibrationPath: "missing.calib" });
+    const { report, error } = await run(c);
+    expect(error?.name).toBe("CalibrationCacheError");
+    expect((error as { calibrationPath?: string }).calibrationPath).toBe(join(temp.path, "missing.calib"));
+    expect(report.error).toMatchObject({ modelName: "dinov2_vpr", class: "CalibrationCacheError" });
+    expect(trtexecCalls()).toBe(0);
+  });
+
+  it("AC-8 the exact filename, and build/parse round-trip", async () => {
+    const { report } = await run(corpus(["dinov2_vpr"]));
+    expect(report.results[0]!.enginePath).toBe(
+      join(cacheRoot(), "dinov2_vpr__sm87_jp6.2_trt10.3_fp16.engine"),
+    );
+    expect(readFileSync(sidecarPath(report.results[0]!.enginePath), "utf8")).toMatch(
+      /^[0-9a-f]{64} {2}dinov2_vpr__sm87_jp6\.2_trt10\.3_fp16\.engine\n$/,
+    );
+    const version = fc.stringMatching(/^\d{1,2}(\.\d{1,2}){0,2}$/);
+    fc.assert(
+      fc.property(
+        fc.stringMatching(/^[a-z0-9]+(_[a-z0-9]+)*$/),
+        fc.oneof(
+          fc.record({
+            backend: fc.constant("tensorrt" as const),
+            sm: fc.integer({ min: 10, max: 200 }),
+            jetpack: fc.option(version, { nil: undefined }),
+            tensorrt: version,
+          }),
+          fc.record({
+            backend: fc.constant("onnxruntime" as const),
+            arch: fc.constantFrom("x64", "arm64"),
+            ort: version,
+          }),
+        ),
+        fc.constantFrom("fp32", "fp16", "int8", "best"),
+        (modelName, host, precision) => {
+          const name = { modelName, host, precision };
+          expect(parseEngineFilename(buildEngineFilename(name))).toEqual(name);
+        },
+      ),
+    );
+    expect(parseEngineFilename("dinov2_vpr__cpu-x64_ort1.30_fp32.onnx")).toEqual({
+      modelName: "dinov2_vpr",
+      host: { backend: "onnxruntime", arch: "x64", ort: "1.30" },
+      precision: "fp32",
+    });
+    expect(() => buildEngineFilename({ modelName: "../etc", host: trtKey, precision: "fp16" })).toThrow(
+      RangeError,
+    );
+  });
+
+  it("AC-9 durations: positive for built, null for reused", async () => {
+    const first = await run(corpus(["dinov2_vpr"]));
+    expect(first.report.results[0]!.compileDurationS).toBeGreaterThan(0);
+    const second = await run(corpus(["dinov2_vpr"]));
+    expect(second.report.results[0]!.compileDurationS).toBeNull();
+  });
+
+  it("AC-10 an empty corpus: empty report, no compile, no file", async () => {
+    const { report } = await run(parseCorpus({ backbones: [] }));
+    expect(report).toMatchObject({
+      outcome: "success",
+      results: [],
+      summary: { built: 0, reused: 0, failed: 0 },
+    });
+    expect(trtexecCalls()).toBe(0);
+    expect(readdirSync(cacheRoot())).toEqual([]);
+  });
+});
+
+const trtKey = { backend: "tensorrt" as const, sm: 87, jetpack: "6.2", tensorrt: "10.3" };
+
+describe("compileEngines: what the anchors get wrong", () => {
+  it("new ONNX weights at the same path rebuild (onnx-changed)", async () => {
+    await run(corpus(["dinov2_vpr"]));
+    writeOnnxModel(join(temp.path, "dinov2_vpr.onnx"), { shape: ["batch", 3, 16, 16], scale: 9 });
+    const { report } = await run(corpus(["dinov2_vpr"]));
+    expect(report.results[0]!.reasons).toEqual(["onnx-changed"]);
+  });
+
+  it("changed build parameters rebuild (build-parameters-changed)", async () => {
+    await run(corpus(["dinov2_vpr"]));
+    const bigger = parseCorpus({ workspaceMb: 8192, backbones: corpus(["dinov2_vpr"]).backbones });
+    const { report } = await run(bigger);
+    expect(report.results[0]!.reasons).toEqual(["build-parameters-changed"]);
+  });
+
+  it("a TensorRT patch upgrade (same filename) rebuilds (tensorrt-version-differs)", async () => {
+    await run(corpus(["dinov2_vpr"]));
+    const { report } = await run(corpus(["dinov2_vpr"]), trtHost({ tensorrtFull: "10.3.1" }));
+    expect(report.results[0]!.reasons).toEqual(["tensorrt-version-differs"]);
+    expect((await readBuildRecord(report.results[0]!.enginePath))!.tensorrtVersion).toBe("10.3.1");
+  });
+
+  it("--force rebuilds the named model only", async () => {
+    await run(corpus());
+    const { report } = await run(corpus(), trtHost(), { force: ["aliked"] });
+    expect(report.results.map((r) => r.outcome)).toEqual(["reused", "reused", "built"]);
+    expect(report.results[2]!.reasons).toEqual(["forced"]);
+  });
+
+  it("trtexec exiting 0 without its PASSED line is a failure", async () => {
+    process.env.FAKE_TRTEXEC_NO_PASSED = "1";
+    const { error } = await run(corpus(["dinov2_vpr"]));
+    expect(error?.message).toContain("exited 0 without its PASSED line");
+    expect(existsSync(join(cacheRoot(), "dinov2_vpr__sm87_jp6.2_trt10.3_fp16.engine"))).toBe(false);
+  });
+
+  it("dry run decides without writing anything", async () => {
+    const { report } = await run(corpus(), trtHost(), { dryRun: true });
+    expect(report.dryRun).toBe(true);
+    expect(report.results.map((r) => r.outcome)).toEqual(["would-build", "would-build", "would-build"]);
+    expect(existsSync(cacheRoot())).toBe(false);
+  });
+
+  it("--prune removes this corpus's engines for other hosts, nothing else", async () => {
+    await run(
+      corpus(["dinov2_vpr"]),
+      trtHost({ sm: 72, jetpack: "5.1.2", tensorrt: "8.5", tensorrtFull: "8.5.2" }),
+    );
+    writeFileSync(join(cacheRoot(), "unrelated__sm72_jp5.1.2_trt8.5_fp16.engine"), "x");
+    const { pruned } = await run(corpus(["dinov2_vpr"]), trtHost(), { prune: true });
+    expect(pruned).toEqual(["dinov2_vpr__sm72_jp5.1.2_trt8.5_fp16.engine"]);
+    expect(readdirSync(cacheRoot()).sort()).toContain("unrelated__sm72_jp5.1.2_trt8.5_fp16.engine");
+  });
+
+  it("the onnxruntime backend writes an optimised model that onnxruntime loads", async () => {
+    const host = trtHost({
+      backend: "onnxruntime",
+      sm: undefined,
+      jetpack: undefined,
+      tensorrt: undefined,
+      tensorrtFull: undefined,
+      arch: "x64",
+    });
+    const { report } = await run(corpus(["dinov2_vpr"]), host);
+    const path = report.results[0]!.enginePath;
+    expect(path).toMatch(/dinov2_vpr__cpu-x64_ort1\.30_fp16\.onnx$/);
+    const ort = await import("onnxruntime-node");
+    const session = await ort.InferenceSession.create(path);
+    const out = await session.run({
+      input: new ort.Tensor("float32", new Float32Array(3 * 16 * 16).fill(1), [1, 3, 16, 16]),
+    });
+    expect((out.output!.data as Float32Array)[0]).toBe(2);
+    await session.release();
+  });
+});
+
+describe("compileEngines: ONNX validation with onnxruntime (exit 61)", () => {
+  it.each([
+    ["a wrong input name", { inputName: "pixels" }, /input "pixels" is not in .* \(inputs: input\)/],
+    ["a rank mismatch", { inputShape: [1, 3, 16] }, /rank 3, the model has rank 4/],
+    ["a fixed dimension mismatch", { inputShape: [1, 4, 16, 16] }, /dimension 1 is fixed at 3/],
+  ])("%s", async (_, override, message) => {
+    const { error } = await run(corpus(["dinov2_vpr"], override));
+    expect(error?.name).toBe("ModelInvalidError");
+    expect(error?.message).toMatch(message);
+    expect(trtexecCalls()).toBe(0);
+  });
+
+  it("a file that is not ONNX", async () => {
+    writeFileSync(join(temp.path, "dinov2_vpr.onnx"), "not a model");
+    const { error } = await run(corpus(["dinov2_vpr"]));
+    expect(error?.message).toMatch(/is not a loadable ONNX model/);
+  });
+
+  it("a missing model file is reported before any work, naming the field", async () => {
+    execFileSync("rm", [join(temp.path, "lightglue.onnx")]);
+    const { error, report } = await run(corpus());
+    expect(error?.message).toMatch(
+      /model lightglue: backbones\[1\]\.onnxPath .*lightglue\.onnx does not exist/,
+    );
+    expect(report.results).toEqual([]);
+    expect(trtexecCalls()).toBe(0);
+  });
+});
+
+describe("parseCorpus", () => {
+  it.each([
+    [
+      { backbones: [{ modelName: "Bad/Name", onnxPath: "a", inputName: "i", inputShape: [1] }] },
+      "backbones[0].modelName",
+    ],
+    [
+      { backbones: [{ modelName: "a", onnxPath: "a", inputName: "i", inputShape: [1, 0] }] },
+      "backbones[0].inputShape",
+    ],
+    [
+      {
+        backbones: [
+          { modelName: "a", onnxPath: "a", inputName: "i", inputShape: [1] },
+          { modelName: "a", onnxPath: "b", inputName: "i", inputShape: [1] },
+        ],
+      },
+      'backbones[1].modelName: duplicate model name "a"',
+    ],
+    [
+      {
+        backbones: [
+          { modelName: "a", onnxPath: "a", inputName: "i", inputShape: { min: [2], opt: [1], max: [3] } },
+        ],
+      },
+      "min <= opt <= max",
+    ],
+    [{ backbones: [], workspaceMb: -1 }, "workspaceMb"],
+  ])("rejects %j naming %s", (value, fragment) => {
+    expect(() => parseCorpus(value)).toThrow(fragment);
+  });
+});
+
+describe("probeHost", () => {
+  it("reads a Jetson through the injectable root, and flags override it", async () => {
+    const { probeHost } = await import("./host-probe.js");
+    const root = writeJetsonRoot(join(temp.path, "root"));
+    const noCommands = async () => undefined;
+    const host = await probeHost({
+      root,
+      env: { PATH: join(temp.path, "bin") },
+      run: noCommands,
+      ortVersion: "1.30.0",
+      tensorrt: "10.3.0",
+    });
+    expect(host).toMatchObject({
+      backend: "tensorrt",
+      l4t: "36.4.3",
+      jetpack: "6.2",
+      sm: 87,
+      tensorrt: "10.3",
+    });
+    const over = await probeHost({
+      root,
+      env: { PATH: join(temp.path, "bin") },
+      run: noCommands,
+      ortVersion: "1",
+      sm: 72,
+      jetpack: "5.1.2",
+      tensorrt: "8.5.2",
+    });
+    expect(over).toMatchObject({ sm: 72, jetpack: "5.1.2", tensorrt: "8.5" });
+  });
+
+  it("reads TensorRT's version from the trtexec banner when no package says it", async () => {
+    const { probeHost } = await import("./host-probe.js");
+    process.env.FAKE_TRTEXEC_VERSION = "10.7.0";
+    const root = writeJetsonRoot(join(temp.path, "root"), { soc: "tegra264", l4t: "38.2.0" });
+    const host = await probeHost({ root, env: { PATH: join(temp.path, "bin") }, ortVersion: "1" });
+    expect(host).toMatchObject({ tensorrt: "10.7", tensorrtFull: "10.7.0", sm: 110, jetpack: "7.0" });
+    expect(host.sources.tensorrt).toBe("trtexec banner");
+  });
+
+  it("an L4T release not in the table is unknown, never defaulted (exit 62 naming it)", async () => {
+    const { probeHost } = await import("./host-probe.js");
+    const root = writeJetsonRoot(join(temp.path, "root"), { l4t: "36.9.9" });
+    await expect(probeHost({ root, env: { PATH: join(temp.path, "bin") }, ortVersion: "1" })).rejects.toThrow(
+      /the JetPack release for L4T 36\.9\.9 \(not in the known table\): pass --jetpack/,
+    );
+  });
+
+  it("without trtexec it picks onnxruntime; forcing tensorrt with nothing probed names what is missing", async () => {
+    const { probeHost } = await import("./host-probe.js");
+    const root = join(temp.path, "empty-root");
+    const none = async () => undefined;
+    expect(
+      (await probeHost({ root, env: { PATH: "/nonexistent" }, run: none, ortVersion: "1.30.0" })).backend,
+    ).toBe("onnxruntime");
+    await expect(
+      probeHost({ root, backend: "tensorrt", env: { PATH: "/nonexistent" }, run: none, ortVersion: "1" }),
+    ).rejects.toMatchObject({
+      code: "HOST_PROBE_FAILED",
+      message: expect.stringMatching(
+        /trtexec .*; the GPU's SM .*pass --sm; the TensorRT version .*pass --tensorrt/,
+      ),
+    });
+  });
+});
