@@ -26,7 +26,6 @@ export interface CompilerLogger {
   debug(fields: object, message: string): void;
   info(fields: object, message: string): void;
   warn(fields: object, message: string): void;
-  error(fields: object, message: string): void;
 }
 
 export interface CompileEnginesOptions {
@@ -182,7 +181,8 @@ export async function compileEngines(options: CompileEnginesOptions): Promise<Co
     } catch (error) {
       if (options.signal?.aborted) throw error;
       failure = error as Error;
-      logger?.error(
+      // Debug, not error: the caller reports the failure once; this record carries the detail (class, calibration path).
+      logger?.debug(
         {
           model: backbone.modelName,
           errorClass: (error as Error).name,

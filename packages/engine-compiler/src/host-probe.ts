@@ -101,7 +101,8 @@ export async function probeHost(options: ProbeOptions): Promise<HostInfo> {
       }
     }
     for (const pkg of ["libnvinfer10", "libnvinfer-bin", "libnvinfer8", "tensorrt"]) {
-      const version = await run("dpkg-query", ["-W", "-f=${Version}", pkg]);
+      // dpkg's own format syntax, not a template.
+      const version = await run("dpkg-query", ["-W", `-f=\${Version}`, pkg]);
       const match =
         version === undefined
           ? null
