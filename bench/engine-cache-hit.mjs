@@ -3,7 +3,7 @@
 // verified, build record checked), against `sha256sum` of the same file.
 // Several runs each, interleaved; the file is in the page cache for both.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { compileEngines, decide, parseCorpus, trtexecBuilderFlags } from "@operator-tool/engine-compiler";
