@@ -45,9 +45,10 @@ export const DEFAULTS = {
   concurrency: 8,
   zoom: "16-18",
   flightsApiTimeout: 15,
-  companionPort: 22,
   remoteCommand: "operator-tool",
   lockTimeout: 0,
+  companionCacheRoot: "/var/cache/operator-tool",
+  engineMarginMb: 2048,
   stagingRoot: defaultStagingRoot(),
 };
 

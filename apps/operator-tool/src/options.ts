@@ -148,3 +148,41 @@ export function engineOptions(): Option[] {
       .helpGroup(GROUPS.engines),
   ];
 }
+
+export function companionOptions(): Option[] {
+  return [
+    new Option(
+      "--companion-host <host>",
+      "companion address or ~/.ssh/config alias (config: companionHost)",
+    ).helpGroup(GROUPS.companion),
+    new Option("--companion-port <port>", "SSH port (default 22, or the alias's Port)")
+      .argParser(port)
+      .helpGroup(GROUPS.companion),
+    new Option("--companion-user <user>", "SSH user (default: the alias's User, else yours)").helpGroup(
+      GROUPS.companion,
+    ),
+    new Option(
+      "--identity-file <path>",
+      "SSH private key; passphrase from OPERATOR_TOOL_SSH_PASSPHRASE",
+    ).helpGroup(GROUPS.companion),
+    new Option(
+      "--known-hosts <path>",
+      "known_hosts used to verify the companion (default ~/.ssh/known_hosts)",
+    ).helpGroup(GROUPS.companion),
+    new Option(
+      "--accept-new-host-key",
+      "on first contact, record the companion's host key (a changed key is always refused)",
+    ).helpGroup(GROUPS.companion),
+    new Option("--ssh-config <path>", "OpenSSH client config for aliases (default ~/.ssh/config)").helpGroup(
+      GROUPS.companion,
+    ),
+    new Option(
+      "--companion-cache-root <dir>",
+      "cache directory on the companion (default /var/cache/operator-tool)",
+    ).helpGroup(GROUPS.companion),
+    new Option(
+      "--remote-command <cmd>",
+      "how to run operator-tool on the companion (default operator-tool)",
+    ).helpGroup(GROUPS.companion),
+  ];
+}

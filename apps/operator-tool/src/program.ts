@@ -1,7 +1,14 @@
 import { Command, Option } from "commander";
 import type { CommandResult } from "./command-result.js";
 import type { CommandContext, RawCommandOptions } from "./context.js";
-import { downloadOptions, engineOptions, flightOptions, GROUPS, tileOptions } from "./options.js";
+import {
+  companionOptions,
+  downloadOptions,
+  engineOptions,
+  flightOptions,
+  GROUPS,
+  tileOptions,
+} from "./options.js";
 import { toolVersion } from "./version.js";
 
 type Handler<O> = (ctx: CommandContext, options: O) => Promise<CommandResult>;
@@ -107,6 +114,40 @@ Examples:
   for (const option of [...flightOptions(), ...tileOptions(), ...downloadOptions()])
     download.addOption(option);
   download.action(action(io, async () => (await import("./commands/tiles-download.js")).tilesDownload));
+
+  tiles
+    .command("receive")
+    .description(
+      "companion side of the tile sync: receive verified tiles on stdin (run by build-cache over SSH)",
+    )
+    .requiredOption("--root <dir>", "directory the tiles land in")
+    .option("--list", "print the files already here, with sha256, as JSON")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ operator-tool tiles receive --root /var/cache/operator-tool/tiles/esri --list
+  $ … | operator-tool tiles receive --root /var/cache/operator-tool/tiles/esri
+`,
+    )
+    .action(action(io, async () => (await import("./commands/tiles-receive.js")).tilesReceive));
+
+  const companion = program.command("companion").description("the companion computer over SSH");
+  const check = companion
+    .command("check")
+    .description(
+      "connect (verifying the host key) and run the readiness checks; exit 30 with the table if one fails",
+    )
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ operator-tool companion check --companion-host jetson-7
+  $ operator-tool companion check --companion-host 10.0.0.7 --companion-user ops --identity-file ~/.ssh/jetson --accept-new-host-key --json
+`,
+    );
+  for (const option of companionOptions()) check.addOption(option);
+  check.action(action(io, async () => (await import("./commands/companion-check.js")).companionCheck));
 
   const compile = program
     .command("compile-engines")

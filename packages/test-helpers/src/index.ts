@@ -7,6 +7,8 @@ export type { OnnxModelOptions } from "./onnx-model.js";
 export { onnxModelBytes, writeOnnxModel } from "./onnx-model.js";
 export type { CliRun, RunOptions } from "./run-operator-tool.js";
 export { CLI_PATH, REPO_ROOT, runOperatorTool } from "./run-operator-tool.js";
+export type { SshdFixture } from "./sshd.js";
+export { SSHD_PATH, startSshd } from "./sshd.js";
 export { makeTempDir } from "./temp-dir.js";
 export type { TileFault, TileRequest, TileServer, TileServerOptions } from "./tile-server.js";
 export { makeJpeg, makePng, startTileServer } from "./tile-server.js";

@@ -37,6 +37,8 @@ export const configFileSchema = z.strictObject({
   knownHosts: z.string().min(1).optional(),
   acceptNewHostKey: z.boolean().optional(),
   companionCacheRoot: z.string().min(1).optional(),
+  sshConfig: z.string().min(1).optional(),
+  engineMarginMb: z.number().int().min(0).optional(),
   remoteCommand: z.string().min(1).optional(),
   remoteCorpus: z.string().min(1).optional(),
   corpus: z.string().min(1).optional(),
@@ -55,4 +57,5 @@ export const LOCAL_PATH_KEYS = [
   "identityFile",
   "knownHosts",
   "corpus",
+  "sshConfig",
 ] as const satisfies ReadonlyArray<keyof ConfigFile>;

@@ -1,0 +1,141 @@
+import { createHash } from "node:crypto";
+import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join, relative } from "node:path";
+import type { Readable } from "node:stream";
+import {
+  isTempFile,
+  PipelinedAtomicWriter,
+  removeStaleTempFiles,
+  writeJsonAtomic,
+} from "@operator-tool/atomic-file";
+import { TileSyncError } from "./errors.js";
+import { FrameReader, SAFE_RELATIVE_PATH } from "./sync-protocol.js";
+
+const MANIFEST = ".sync-manifest.json";
+
+export interface ManifestEntry {
+  bytes: number;
+  sha256: string;
+  mtimeMs: number;
+}
+
+export type Manifest = Record<string, ManifestEntry>;
+
+/**
+ * What the companion holds under `root`, with digests. Digests come from the
+ * receiver's manifest when size and mtime still match; anything else (files
+ * landed after the last manifest flush, a kill, a hand copy) is hashed again.
+ */
+export function listReceivedFiles(root: string): Manifest {
+  let manifest: Manifest = {};
+  try {
+    manifest = JSON.parse(readFileSync(join(root, MANIFEST), "utf8")) as Manifest;
+  } catch {
+    manifest = {};
+  }
+  const out: Manifest = {};
+  const walk = (dir: string) => {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      return;
+    }
+    if (names.some(isTempFile)) void removeStaleTempFiles(dir);
+    for (const name of names) {
+      if (isTempFile(name) || name === MANIFEST) continue;
+      const abs = join(dir, name);
+      const info = statSync(abs, { throwIfNoEntry: false });
+      if (info === undefined) continue;
+      if (info.isDirectory()) {
+        walk(abs);
+        continue;
+      }
+      const rel = relative(root, abs);
+      const known = manifest[rel];
+      out[rel] =
+        known !== undefined && known.bytes === info.size && known.mtimeMs === info.mtimeMs
+          ? known
+          : {
+              bytes: info.size,
+              mtimeMs: info.mtimeMs,
+              sha256: createHash("sha256").update(readFileSync(abs)).digest("hex"),
+            };
+    }
+  };
+  walk(root);
+  return out;
+}
+
+export interface ReceiveResult {
+  received: number;
+  bytes: number;
+}
+
+/**
+ * Companion side of the tile sync: reads frames from `input`, verifies each
+ * file's sha256 before it is renamed into place (temp, fsync, rename), and
+ * keeps the manifest that makes the next listing cheap. A bad digest or a
+ * truncated stream fails the whole receive; files already in place stay.
+ */
+export async function receiveFiles(root: string, input: Readable): Promise<ReceiveResult> {
+  mkdirSync(root, { recursive: true });
+  const manifest = listReceivedFiles(root);
+  const reader = new FrameReader(input);
+  const writer = new PipelinedAtomicWriter({ maxInFlight: 64 });
+  const createdDirs = new Set<string>();
+  let received = 0;
+  let bytes = 0;
+  let writeError: Error | undefined;
+  let sinceFlush = 0;
+  const flush = async () => {
+    await writer.drain();
+    await writeJsonAtomic(join(root, MANIFEST), manifest);
+    sinceFlush = 0;
+  };
+  try {
+    for (;;) {
+      const header = await reader.header();
+      if (header === undefined)
+        throw new TileSyncError("the sync stream ended without its end marker (connection lost?)");
+      if ("end" in header) break;
+      if (!SAFE_RELATIVE_PATH.test(header.path) || !Number.isSafeInteger(header.bytes) || header.bytes < 0) {
+        throw new TileSyncError(
+          `refusing a file named ${JSON.stringify(header.path)} (${header.bytes} bytes)`,
+        );
+      }
+      const body = await reader.body(header.bytes);
+      const digest = createHash("sha256").update(body).digest("hex");
+      if (digest !== header.sha256) {
+        throw new TileSyncError(
+          `${header.path} arrived with sha256 ${digest}, expected ${header.sha256}; not written`,
+        );
+      }
+      const abs = join(root, header.path);
+      const dir = dirname(abs);
+      if (!createdDirs.has(dir)) {
+        mkdirSync(dir, { recursive: true });
+        createdDirs.add(dir);
+      }
+      const path = header.path;
+      await writer.write(abs, body, (error) => {
+        if (error !== undefined) {
+          writeError ??= error;
+          return;
+        }
+        const info = statSync(abs, { throwIfNoEntry: false });
+        manifest[path] = { bytes: body.length, sha256: digest, mtimeMs: info?.mtimeMs ?? 0 };
+      });
+      if (writeError !== undefined)
+        throw new TileSyncError(`cannot write ${header.path}: ${writeError.message}`);
+      received++;
+      bytes += body.length;
+      if (++sinceFlush >= 500) await flush();
+    }
+  } finally {
+    await flush();
+  }
+  if (writeError !== undefined)
+    throw new TileSyncError(`cannot write a received file: ${(writeError as Error).message}`);
+  return { received, bytes };
+}

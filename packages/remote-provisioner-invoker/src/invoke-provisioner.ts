@@ -1,0 +1,182 @@
+import type { Readable, Writable } from "node:stream";
+import { OperatorToolError, type OperatorToolErrorOptions } from "@operator-tool/errors";
+import { LineSplitter } from "./line-splitter.js";
+import { type RemoteEngineReport, remoteEngineReportSchema } from "./report-schema.js";
+
+/** What the invoker needs of a remote process; the app adapts its SSH connection to this. */
+export interface RemoteProcessLike {
+  stdin: Writable;
+  stdout: Readable;
+  stderr: Readable;
+  exit: Promise<{ code: number | null; signal: string | null }>;
+  signal(name: string): void;
+  close(): void;
+}
+
+export interface InvokeProvisionerOptions {
+  exec(command: string): Promise<RemoteProcessLike>;
+  /** The full remote command line, e.g. `operator-tool compile-engines --json --corpus …`. Never holds a secret. */
+  command: string;
+  /** Sent as one JSON line on stdin, never in argv or env. */
+  secrets: Record<string, string>;
+  /** Applied to every line before it is logged, kept or parsed. */
+  redact: (text: string) => string;
+  logger?: { debug(fields: object, message: string): void };
+  signal?: AbortSignal;
+  /** Lines kept of each stream for error messages. */
+  tailLines?: number;
+  /** How long Ctrl-C waits for the remote to exit after signalling it. */
+  cancelGraceMs?: number;
+}
+
+export interface InvokeResult {
+  report: RemoteEngineReport;
+  exitCode: number;
+  durationMs: number;
+  stdoutLines: number;
+  stderrLines: number;
+}
+
+export class RemoteBuildError extends OperatorToolError {
+  constructor(
+    message: string,
+    readonly tail: string[],
+    readonly report: RemoteEngineReport | undefined,
+    options?: OperatorToolErrorOptions,
+  ) {
+    super("REMOTE_BUILD_FAILED", message, options);
+  }
+}
+
+export class RemoteReportError extends OperatorToolError {
+  constructor(
+    message: string,
+    readonly tail: string[],
+    options?: OperatorToolErrorOptions,
+  ) {
+    super("REMOTE_REPORT_INVALID", message, options);
+  }
+}
+
+/**
+ * Runs the provisioning command on the companion: secrets on stdin, stdin then
+ * held open as a lifeline, every output line redacted and logged as it
+ * arrives, memory bounded, and the last stdout line parsed as the report.
+ */
+export async function invokeProvisioner(options: InvokeProvisionerOptions): Promise<InvokeResult> {
+  const started = Date.now();
+  const tailSize = options.tailLines ?? 40;
+  const tail: string[] = [];
+  let lastStdout: string | undefined;
+  let stdoutLines = 0;
+  let stderrLines = 0;
+  const keep = (line: string) => {
+    tail.push(line);
+    if (tail.length > tailSize) tail.shift();
+  };
+  const proc = await options.exec(options.command);
+  const stdout = new LineSplitter((raw) => {
+    const line = options.redact(raw);
+    stdoutLines++;
+    if (line.trim() !== "") lastStdout = line;
+    keep(line);
+    options.logger?.debug({ remote: "stdout" }, line);
+  });
+  const stderr = new LineSplitter((raw) => {
+    const line = options.redact(raw);
+    stderrLines++;
+    keep(`[stderr] ${line}`);
+    options.logger?.debug({ remote: "stderr" }, line);
+  });
+  proc.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));
+  proc.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
+  proc.stdin.on("error", () => undefined); // a remote that exits early closes its stdin; the exit status says why
+  proc.stdin.write(`${JSON.stringify(options.secrets)}\n`);
+
+  let cancelled = false;
+  const onAbort = () => {
+    cancelled = true;
+    proc.signal("TERM");
+    proc.stdin.end(); // cut the lifeline: compile-engines cancels when stdin closes
+    setTimeout(() => proc.close(), options.cancelGraceMs ?? 5_000).unref();
+  };
+  if (options.signal?.aborted) onAbort();
+  else options.signal?.addEventListener("abort", onAbort, { once: true });
+  let status: { code: number | null; signal: string | null };
+  try {
+    status = await proc.exit;
+  } finally {
+    options.signal?.removeEventListener("abort", onAbort);
+    proc.stdin.end();
+  }
+  stdout.end();
+  stderr.end();
+  if (cancelled) throw options.signal?.reason ?? new Error("cancelled");
+
+  const base = { durationMs: Date.now() - started, stdoutLines, stderrLines };
+  const tailText = tail.slice(-10).join("\n");
+  if (status.code === null) {
+    const why =
+      status.signal === null
+        ? "ended without an exit status (the connection to the companion was lost?)"
+        : `was killed by SIG${status.signal}`;
+    throw new RemoteBuildError(
+      `the remote engine build ${why}; last output:\n${tailText}`,
+      [...tail],
+      undefined,
+      {
+        hint: "check the companion and the link, then re-run; finished engines are kept",
+      },
+    );
+  }
+  const report = parseReport(lastStdout);
+  if (status.code !== 0) {
+    const reason = report.ok && report.value.error !== undefined ? `: ${report.value.error.message}` : "";
+    throw new RemoteBuildError(
+      `the remote engine build exited ${status.code}${reason}`,
+      [...tail],
+      report.ok ? report.value : undefined,
+      {
+        hint: "the streamed remote output is in the log (--log-level debug)",
+      },
+    );
+  }
+  if (!report.ok) {
+    throw new RemoteReportError(
+      `the remote engine build exited 0 but ${report.problem}; last output:\n${tailText}`,
+      [...tail],
+      {
+        hint: "check --remote-command runs an operator-tool that speaks operator-tool/engine-report@1",
+      },
+    );
+  }
+  if (report.value.outcome === "failure") {
+    throw new RemoteBuildError(
+      `the remote engine build reported failure: ${report.value.error?.message ?? "no detail"}`,
+      [...tail],
+      report.value,
+    );
+  }
+  return { report: report.value, exitCode: status.code, ...base };
+}
+
+function parseReport(
+  line: string | undefined,
+): { ok: true; value: RemoteEngineReport } | { ok: false; problem: string } {
+  if (line === undefined) return { ok: false, problem: "printed no report (stdout was empty)" };
+  let json: unknown;
+  try {
+    json = JSON.parse(line);
+  } catch {
+    return { ok: false, problem: "its last stdout line is not JSON" };
+  }
+  const parsed = remoteEngineReportSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return {
+      ok: false,
+      problem: `its report does not match engine-report@1 (${issue?.path.join(".") ?? ""}: ${issue?.message ?? "invalid"})`,
+    };
+  }
+  return { ok: true, value: parsed.data };
+}
