@@ -119,7 +119,7 @@ export async function invokeProvisioner(options: InvokeProvisionerOptions): Prom
     const why =
       status.signal === null
         ? "ended without an exit status (the connection to the companion was lost?)"
-        : `was killed by SIG${status.signal}`;
+        : `was killed by SIG${status.signal.replace(/^SIG/, "")}`;
     throw new RemoteBuildError(
       `the remote engine build ${why}; last output:\n${tailText}`,
       [...tail],

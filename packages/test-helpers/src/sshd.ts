@@ -104,16 +104,32 @@ export async function startSshd(options: { passphrase?: string } = {}): Promise<
       rmSync(dir, { recursive: true, force: true });
     },
     kill() {
-      // Sessions run in their own sshd processes; kill the whole listener's children too.
-      try {
-        execFileSync("pkill", ["-KILL", "-f", join(dir, "sshd_config")]);
-      } catch {
-        // none left
+      // Each session runs in sshd processes forked (and re-executed) below the
+      // listener: kill that whole tree, as a crash or power cut would.
+      const tree = descendants(daemon.pid!);
+      for (const pid of [daemon.pid!, ...tree]) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          // already gone
+        }
       }
-      daemon.kill("SIGKILL");
     },
   };
   return fixture;
+}
+
+function descendants(pid: number): number[] {
+  let children: number[] = [];
+  try {
+    children = execFileSync("ps", ["-o", "pid=", "--ppid", String(pid)], { encoding: "utf8" })
+      .split("\n")
+      .map((line) => Number(line.trim()))
+      .filter((n) => n > 0);
+  } catch {
+    return [];
+  }
+  return children.flatMap((child) => [child, ...descendants(child)]);
 }
 
 function launch(dir: string): ChildProcess {
