@@ -24,6 +24,8 @@ export interface CommandContext {
   signal: AbortSignal;
   /** Flag value if given, else the config file's, else the built-in default. */
   option<K extends keyof OptionValues>(key: K): OptionValues[K];
+  /** A logger like `logger` that also writes every record (debug and up) to a JSON-lines file. */
+  loggerWithFile(path: string): Promise<Logger>;
   /** One JSON line on stdout, redacted: progress events ahead of a `--json` result. */
   writeLine(value: unknown): void;
   /** Like `option`, but an operator-facing error naming flag and config key when unset. */
@@ -126,6 +128,8 @@ export async function createContext(raw: RawCommandOptions, env = process.env): 
     signal: interruptSignal,
     option,
     requireOption,
+    loggerWithFile: (path) =>
+      createLogger({ level: logLevel, format: logFormat, redactor, files: [{ path, level: "debug" }] }),
     writeLine: (value) => process.stdout.write(`${JSON.stringify(redactor.redactValue(value))}\n`),
   };
 }

@@ -7,6 +7,7 @@ import {
   engineOptions,
   flightOptions,
   GROUPS,
+  nonNegativeNumber,
   tileOptions,
 } from "./options.js";
 import { toolVersion } from "./version.js";
@@ -148,6 +149,91 @@ Examples:
     );
   for (const option of companionOptions()) check.addOption(option);
   check.action(action(io, async () => (await import("./commands/companion-check.js")).companionCheck));
+
+  const build = program
+    .command("build-cache")
+    .description(
+      "the whole job: resolve the flight, lock, download tiles, bring the companion up, sync, compile engines there",
+    )
+    .addHelpText(
+      "after",
+      `
+Phases: flight-resolve → lock → tile-download → companion-bringup → remote-provision → report.
+Each run is recorded under <staging-root>/runs/<run-id>/ (status.json, report.json, log.jsonl).
+
+Examples:
+  $ operator-tool build-cache --flight-id F-2024-0042 --companion-host jetson-7
+  $ operator-tool build-cache --flight-file mission.plan --companion-host jetson-7 --dry-run --json
+`,
+    );
+  for (const option of [...flightOptions(), ...tileOptions(), ...downloadOptions(), ...companionOptions()])
+    build.addOption(option);
+  build
+    .addOption(
+      new Option(
+        "--remote-corpus <path>",
+        "the corpus file on the companion (config: remoteCorpus)",
+      ).helpGroup(GROUPS.companion),
+    )
+    .addOption(new Option("--force", "rebuild every engine on the companion").helpGroup(GROUPS.engines))
+    .addOption(
+      new Option(
+        "--dry-run",
+        "plan tiles, check the companion, ask for engine decisions; change nothing, take no lock",
+      ).helpGroup(GROUPS.output),
+    )
+    .addOption(
+      new Option("--lock-timeout <seconds>", "wait this long for the build lock (default 0)")
+        .argParser(nonNegativeNumber)
+        .helpGroup(GROUPS.output),
+    )
+    .action(action(io, async () => (await import("./commands/build-cache.js")).buildCache));
+
+  const locks = program.command("locks").description("the build lock on the staging root");
+  const stagingOption = () =>
+    new Option("--staging-root <dir>", "operator-tool's state directory (default ~/.cache/operator-tool)");
+  locks
+    .command("list")
+    .description("show the build lock, its owner (pid, host, run, flight) and whether the owner is alive")
+    .addOption(stagingOption())
+    .addHelpText("after", "\nExamples:\n  $ operator-tool locks list\n  $ operator-tool locks list --json\n")
+    .action(action(io, async () => (await import("./commands/locks.js")).locksList));
+  locks
+    .command("unlock")
+    .description("remove a stuck build lock: the id must match, and a live owner is refused unless --force")
+    .addOption(stagingOption())
+    .option("--id <lock-id>", "the lock id shown by `locks list`")
+    .option("--force", "unlock even though the owner may still be running")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  $ operator-tool locks unlock --id 3f2a…\n  $ operator-tool locks unlock --id 3f2a… --force\n",
+    )
+    .action(action(io, async () => (await import("./commands/locks.js")).locksUnlock));
+
+  const runs = program.command("runs").description("build-cache run records");
+  runs
+    .command("list")
+    .description("list recorded runs, newest first, with their outcome")
+    .addOption(stagingOption())
+    .addHelpText("after", "\nExamples:\n  $ operator-tool runs list\n  $ operator-tool runs list --json\n")
+    .action(action(io, async () => (await import("./commands/runs.js")).runsList));
+  runs
+    .command("watch [run-id]")
+    .description("follow a run's phases from another terminal until it ends; exits with the run's exit code")
+    .addOption(stagingOption())
+    .addHelpText(
+      "after",
+      "\nExamples:\n  $ operator-tool runs watch\n  $ operator-tool runs watch 20261122T071500Z-ab12cd --json\n",
+    )
+    .action(async (runId: string | undefined, _options: unknown, command: Command) => {
+      const raw = command.optsWithGlobals<RawCommandOptions>();
+      const [{ createContext }, { runsWatch }] = await Promise.all([
+        import("./context.js"),
+        import("./commands/runs.js"),
+      ]);
+      const ctx = await createContext(raw);
+      io.onResult(await runsWatch(ctx, runId), ctx);
+    });
 
   const compile = program
     .command("compile-engines")
