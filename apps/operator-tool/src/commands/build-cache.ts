@@ -261,7 +261,8 @@ export async function buildCache(ctx: CommandContext, options: BuildCacheOptions
       message: ctx.redactor.redact((cause as Error).message ?? String(cause)),
       hint: (cause as { hint?: string }).hint ?? null,
     };
-    logger.error({ phase: current, code: report.error.code }, report.error.message.split("\n")[0]!);
+    // Debug: the run's log keeps it; the console gets the one `error:` line from the CLI.
+    logger.debug({ phase: current, code: report.error.code, error: report.error }, "build-cache failed");
   } finally {
     connection?.close();
     await lock?.release();

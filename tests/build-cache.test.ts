@@ -1,0 +1,437 @@
+import { spawn } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { CLI_PATH, freePort, runOperatorTool } from "@operator-tool/test-helpers";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { API_KEY, fakeRemote, readAll, startWorld, TOKEN, type World } from "./build-cache-env.js";
+
+let world: World;
+beforeAll(async () => {
+  world = await startWorld();
+});
+afterAll(async () => {
+  await world.close();
+});
+
+const lockDir = () => join(world.staging, "build.lock");
+type Report = {
+  outcome: string;
+  failurePhase: string | null;
+  exitCode: number;
+  error: { code: string; message: string } | null;
+  runId: string;
+  sync: { sent: number; skipped: number } | null;
+  tiles: { fetched: number } | null;
+  remote: { summary: { built: number; reused: number } } | null;
+  phases: Record<string, { status: string }>;
+};
+const report = (stdout: string) => JSON.parse(stdout) as Report;
+
+describe("build-cache end to end (loopback Flights API, tile server, real sshd)", () => {
+  it("succeeds, then a second run is a no-op that fetches, sends and compiles nothing", async () => {
+    const first = await world.run(["--json"]);
+    expect(first.exitCode, first.stderr).toBe(0);
+    const r1 = report(first.stdout);
+    expect(r1).toMatchObject({ outcome: "success", failurePhase: null, exitCode: 0 });
+    expect(Object.keys(r1.phases)).toEqual([
+      "flight-resolve",
+      "lock",
+      "tile-download",
+      "companion-bringup",
+      "remote-provision",
+      "report",
+    ]);
+    expect(r1.remote!.summary.built).toBe(1);
+    expect(r1.sync!.sent).toBeGreaterThan(1);
+    const tileRequests = world.tiles.requests.length;
+
+    const second = await world.run(["--json"]);
+    expect(second.exitCode).toBe(0);
+    const r2 = report(second.stdout);
+    expect(r2.outcome).toBe("no-op");
+    expect(r2.tiles!.fetched).toBe(0);
+    expect(r2.sync!.sent).toBe(0);
+    expect(r2.remote!.summary).toMatchObject({ built: 0, reused: 1 });
+    expect(world.tiles.requests.length).toBe(tileRequests);
+    expect(existsSync(lockDir())).toBe(false);
+
+    // The run records: status, report and the full debug log.
+    const runDir = join(world.staging, "runs", r2.runId);
+    expect(JSON.parse(readFileSync(join(runDir, "status.json"), "utf8"))).toMatchObject({
+      outcome: "no-op",
+      exitCode: 0,
+    });
+    expect(JSON.parse(readFileSync(join(runDir, "report.json"), "utf8")).outcome).toBe("no-op");
+    expect(readFileSync(join(runDir, "log.jsonl"), "utf8")).toContain('"level":"debug"');
+  });
+
+  it("--dry-run plans, checks the companion and asks for engine decisions; no lock, no record, no download", async () => {
+    const runsBefore = existsSync(join(world.staging, "runs"))
+      ? readdirSync(join(world.staging, "runs")).length
+      : 0;
+    const requests = world.tiles.requests.length;
+    const run = await world.run(["--dry-run", "--json"]);
+    expect(run.exitCode, run.stderr).toBe(0);
+    const r = JSON.parse(run.stdout) as Report & {
+      tilePlan: { total: { tiles: number } };
+      remote: { dryRun: boolean };
+    };
+    expect(r.runId).toBeNull();
+    expect(r.tilePlan.total.tiles).toBeGreaterThan(0);
+    expect(r.remote.dryRun).toBe(true);
+    expect(world.tiles.requests.length).toBe(requests);
+    expect(
+      existsSync(join(world.staging, "runs")) ? readdirSync(join(world.staging, "runs")).length : 0,
+    ).toBe(runsBefore);
+  });
+
+  it.each([
+    ["90 flight not found", ["--flight-id", "F-404"], {}, 90],
+    ["91 token rejected", [], { OPERATOR_TOOL_FLIGHTS_API_TOKEN: "wrong" }, 91],
+    ["94 flight file missing", ["--flight-file", "/nonexistent/f.plan", "--flight-id", ""], {}, 94],
+  ])("%s: exits before touching the lock", async (_, extra, env, code) => {
+    const args =
+      extra[0] === "--flight-file"
+        ? world
+            .args(["--log-level", "error"])
+            .filter((a, i, all) => a !== "--flight-id" && all[i - 1] !== "--flight-id")
+            .concat(["--flight-file", "/nonexistent/f.plan"])
+        : world.args([...extra, "--log-level", "error"]);
+    const run = await runOperatorTool(args, {
+      env: {
+        OPERATOR_TOOL_API_KEY: API_KEY,
+        OPERATOR_TOOL_FLIGHTS_API_TOKEN: TOKEN,
+        HOME: world.temp.path,
+        ...env,
+      },
+    });
+    expect(run.exitCode).toBe(code);
+    expect(existsSync(lockDir())).toBe(false);
+  });
+
+  it("92 and 93 from the Flights API, 95 from a bad flight file", async () => {
+    const port = await freePort();
+    const unreachable = await world.run([
+      "--flights-api-url",
+      `http://127.0.0.1:${port}`,
+      "--flights-api-timeout",
+      "0.5",
+      "--log-level",
+      "error",
+    ]);
+    expect(unreachable.exitCode).toBe(92);
+    const bad = join(world.temp.path, "bad.json");
+    writeFileSync(bad, "{ nope");
+    const args = world.args(["--log-level", "error"]);
+    args.splice(args.indexOf("--flight-id"), 2, "--flight-file", bad);
+    const invalid = await runOperatorTool(args, { env: { HOME: world.temp.path } });
+    expect(invalid.exitCode).toBe(95);
+  });
+
+  it("20 when the tile provider rejects the key; the report names the phase and the lock is released", async () => {
+    const run = await world.run(
+      ["--json", "--log-level", "silent", "--staging-root", join(world.temp.path, "staging-20")],
+      {
+        OPERATOR_TOOL_API_KEY: "not-the-key",
+      },
+    );
+    expect(run.exitCode).toBe(20);
+    expect(report(run.stdout)).toMatchObject({
+      outcome: "failure",
+      failurePhase: "tile-download",
+      error: { code: "TILE_DOWNLOAD_FAILED" },
+    });
+    expect(run.stderr).toMatch(/^error: tile download stopped: the provider rejected the API key/m);
+    expect(existsSync(join(world.temp.path, "staging-20", "build.lock"))).toBe(false);
+  });
+
+  it("30 when the companion rejects the key, 31 when its host key is unknown", async () => {
+    const auth = await world.run([
+      "--identity-file",
+      world.sshd.wrongIdentityFile,
+      "--json",
+      "--log-level",
+      "silent",
+    ]);
+    expect(auth.exitCode).toBe(30);
+    expect(report(auth.stdout)).toMatchObject({
+      failurePhase: "companion-bringup",
+      error: { code: "COMPANION_AUTH_FAILED" },
+    });
+    const empty = join(world.temp.path, "empty_known_hosts");
+    writeFileSync(empty, "");
+    const unknown = await world.run(["--known-hosts", empty, "--log-level", "silent"]);
+    expect(unknown.exitCode).toBe(31);
+    expect(unknown.firstErrorLine).toMatch(
+      /^error: the host key of .* \(SHA256:.{43}\) is not in .*; refusing to connect — verify the fingerprint/,
+    );
+    expect(existsSync(lockDir())).toBe(false);
+  });
+
+  it("30 with the readiness table when a check fails", async () => {
+    const run = await world.run([
+      "--remote-command",
+      "/nonexistent/operator-tool",
+      "--json",
+      "--log-level",
+      "silent",
+    ]);
+    expect(run.exitCode).toBe(30);
+    const r = report(run.stdout);
+    expect(r.error).toMatchObject({ code: "COMPANION_NOT_READY" });
+    expect(r.error!.message).toMatch(/FAIL\s+operator-tool/);
+    expect(run.firstErrorLine).toMatch(
+      /^error: companion not ready: operator-tool \(.*\) — install operator-tool on the companion/,
+    );
+  });
+
+  it("40 when the companion cannot store the tiles", async () => {
+    const root = join(world.temp.path, "companion-40");
+    const { mkdirSync } = await import("node:fs");
+    mkdirSync(root, { recursive: true });
+    writeFileSync(join(root, "tiles"), "a file where the tiles directory should be");
+    const run = await world.run(["--companion-cache-root", root, "--json", "--log-level", "silent"]);
+    expect(run.exitCode).toBe(40);
+    expect(report(run.stdout)).toMatchObject({
+      failurePhase: "companion-bringup",
+      error: { code: "TILE_SYNC_FAILED" },
+    });
+  });
+
+  it("21 when the remote build fails, 22 when its report is garbage", async () => {
+    const missingModel = join(world.temp.path, "corpus-missing.json");
+    writeFileSync(
+      missingModel,
+      JSON.stringify({
+        cacheRoot: join(world.companionRoot, "engines"),
+        backbones: [
+          { modelName: "gone", onnxPath: "/nonexistent.onnx", inputName: "input", inputShape: [1] },
+        ],
+      }),
+    );
+    const failed = await world.run(["--remote-corpus", missingModel, "--json", "--log-level", "silent"]);
+    expect(failed.exitCode).toBe(21);
+    expect(report(failed.stdout)).toMatchObject({
+      failurePhase: "remote-provision",
+      error: { code: "REMOTE_BUILD_FAILED" },
+    });
+    expect(report(failed.stdout).error!.message).toContain("exited 61");
+
+    const garbage = fakeRemote(world, "garbage", "echo 'this is not a report'");
+    const bad = await world.run(["--remote-command", garbage, "--json", "--log-level", "silent"]);
+    expect(bad.exitCode).toBe(22);
+    expect(report(bad.stdout).error).toMatchObject({ code: "REMOTE_REPORT_INVALID" });
+    expect(existsSync(lockDir())).toBe(false);
+  });
+
+  it("an unexpected exception still releases the lock, writes the report, and exits 1 with the log path", async () => {
+    const staging = join(world.temp.path, "staging-broken");
+    const { mkdirSync } = await import("node:fs");
+    mkdirSync(staging, { recursive: true });
+    writeFileSync(join(staging, "tiles"), "not a directory");
+    const run = await world.run(["--staging-root", staging, "--log-level", "silent"]);
+    expect(run.exitCode).toBe(1);
+    expect(run.stderr).toMatch(/internal error \(a bug in operator-tool\)/);
+    expect(run.stderr).toMatch(/full log: .*runs\/.*\/log\.jsonl/);
+    expect(existsSync(join(staging, "build.lock"))).toBe(false);
+    const runId = readdirSync(join(staging, "runs"))[0]!;
+    expect(JSON.parse(readFileSync(join(staging, "runs", runId, "report.json"), "utf8"))).toMatchObject({
+      outcome: "failure",
+      exitCode: 1,
+      failurePhase: "tile-download",
+    });
+  });
+
+  it("secrets appear nowhere: stdout, stderr, run records, logs, tiles, companion files", async () => {
+    const echoing = fakeRemote(
+      world,
+      "echo-secrets",
+      [
+        // Show the secrets line, then hand it on with stdin (the lifeline) to the real compile-engines.
+        'read -r secrets; echo "remote saw $secrets" >&2',
+        'fifo=$(mktemp -u); mkfifo "$fifo"',
+        // A background job's stdin is /dev/null unless redirected: hand it the channel explicitly.
+        'exec 3<&0; ( printf "%s\\n" "$secrets"; exec cat <&3 ) > "$fifo" & feeder=$!',
+        `${process.execPath} ${CLI_PATH} "$@" < "$fifo"; rc=$?`,
+        'kill $feeder 2>/dev/null; rm -f "$fifo"; exit $rc',
+      ].join("; "),
+    );
+    const run = await world.run(["--remote-command", echoing, "--json", "--log-level", "debug", "--force"]);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(run.stderr).toContain("remote saw {");
+    const everything = [
+      run.stdout,
+      run.stderr,
+      readAll(world.staging),
+      readAll(world.companionRoot),
+      readAll(world.temp.path),
+    ].join("\n");
+    for (const secret of [API_KEY, TOKEN]) {
+      expect(everything).not.toContain(secret);
+      expect(everything).not.toContain(encodeURIComponent(secret));
+    }
+  });
+});
+
+describe("the build lock", () => {
+  it("two real build-cache processes started together: one runs, the other exits 50 naming it", async () => {
+    const slow = await startWorld({ tileLatencyMs: 150 });
+    try {
+      const env = {
+        OPERATOR_TOOL_API_KEY: API_KEY,
+        OPERATOR_TOOL_FLIGHTS_API_TOKEN: TOKEN,
+        HOME: slow.temp.path,
+      };
+      const [a, b] = await Promise.all([
+        runOperatorTool(slow.args(["--log-level", "error"]), { env }),
+        runOperatorTool(slow.args(["--log-level", "error"]), { env }),
+      ]);
+      const codes = [a.exitCode, b.exitCode].sort();
+      expect(codes).toEqual([0, 50]);
+      const loser = a.exitCode === 50 ? a : b;
+      expect(loser.firstErrorLine).toMatch(
+        /^error: the build lock on .* is held by pid \d+ \(.*@.*, flight F-2024-0042, run \d{8}T\d{6}Z-[0-9a-f]{6}\) for \d+s — wait for it/,
+      );
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it("kill -9 the holder: the next run reclaims the lock and succeeds; locks list/unlock around it", async () => {
+    const slow = await startWorld({ tileLatencyMs: 300 });
+    try {
+      const env = {
+        ...process.env,
+        OPERATOR_TOOL_API_KEY: API_KEY,
+        OPERATOR_TOOL_FLIGHTS_API_TOKEN: TOKEN,
+        HOME: slow.temp.path,
+      };
+      const holder = spawn(process.execPath, [CLI_PATH, ...slow.args(["--log-level", "silent"])], {
+        env,
+        stdio: "ignore",
+      });
+      const exited = new Promise((r) => holder.once("exit", r));
+      const owner = join(slow.staging, "build.lock.owner.json");
+      for (let i = 0; i < 200 && !existsSync(owner); i++) await new Promise((r) => setTimeout(r, 25));
+      const list = await runOperatorTool(["locks", "list", "--staging-root", slow.staging, "--json"]);
+      const held = JSON.parse(list.stdout).locks[0];
+      expect(held).toMatchObject({ liveness: "alive", owner: { pid: holder.pid, flightId: "F-2024-0042" } });
+
+      const wrongId = await runOperatorTool([
+        "locks",
+        "unlock",
+        "--staging-root",
+        slow.staging,
+        "--id",
+        "not-the-id",
+      ]);
+      expect(wrongId.exitCode).toBe(2);
+      expect(wrongId.firstErrorLine).toMatch(/does not match the held lock/);
+      const alive = await runOperatorTool([
+        "locks",
+        "unlock",
+        "--staging-root",
+        slow.staging,
+        "--id",
+        held.owner.lockId,
+      ]);
+      expect(alive.exitCode).toBe(50);
+      expect(alive.firstErrorLine).toMatch(
+        /is still running; refusing to unlock — wait for it, or pass --force/,
+      );
+
+      holder.kill("SIGKILL");
+      await exited;
+      const dead = JSON.parse(
+        (await runOperatorTool(["locks", "list", "--staging-root", slow.staging, "--json"])).stdout,
+      ).locks[0];
+      expect(dead.liveness).toBe("dead");
+
+      const next = await runOperatorTool(slow.args(["--log-format", "json"]), { env, timeoutMs: 90_000 });
+      expect(next.exitCode, next.stderr).toBe(0);
+      expect(next.stderr).toMatch(/reclaiming the build lock of pid \d+ .*no longer running on this host/);
+      expect(existsSync(join(slow.staging, "build.lock"))).toBe(false);
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it("locks unlock --force removes a live owner's lock; with the right id it removes a dead one", async () => {
+    const slow = await startWorld({ tileLatencyMs: 300 });
+    try {
+      const env = {
+        ...process.env,
+        OPERATOR_TOOL_API_KEY: API_KEY,
+        OPERATOR_TOOL_FLIGHTS_API_TOKEN: TOKEN,
+        HOME: slow.temp.path,
+      };
+      const holder = spawn(process.execPath, [CLI_PATH, ...slow.args(["--log-level", "silent"])], {
+        env,
+        stdio: "ignore",
+      });
+      const exited = new Promise((r) => holder.once("exit", r));
+      const owner = join(slow.staging, "build.lock.owner.json");
+      for (let i = 0; i < 200 && !existsSync(owner); i++) await new Promise((r) => setTimeout(r, 25));
+      const id = JSON.parse(readFileSync(owner, "utf8")).lockId as string;
+      const forced = await runOperatorTool([
+        "locks",
+        "unlock",
+        "--staging-root",
+        slow.staging,
+        "--id",
+        id,
+        "--force",
+      ]);
+      expect(forced.exitCode).toBe(0);
+      expect(existsSync(join(slow.staging, "build.lock"))).toBe(false);
+      holder.kill("SIGKILL");
+      await exited;
+    } finally {
+      await slow.close();
+    }
+  });
+});
+
+describe("interrupts and watching", () => {
+  it("SIGINT during the tile download: report with the phase, lock released, exit 130; runs watch mirrors it", async () => {
+    const slow = await startWorld({ tileLatencyMs: 400 });
+    try {
+      const env = {
+        ...process.env,
+        OPERATOR_TOOL_API_KEY: API_KEY,
+        OPERATOR_TOOL_FLIGHTS_API_TOKEN: TOKEN,
+        HOME: slow.temp.path,
+      };
+      const child = spawn(process.execPath, [CLI_PATH, ...slow.args(["--json", "--log-level", "silent"])], {
+        env,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let stdout = "";
+      child.stdout.on("data", (d) => (stdout += d));
+      const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+      for (let i = 0; i < 200 && slow.tiles.requests.length === 0; i++)
+        await new Promise((r) => setTimeout(r, 25));
+      const watch = runOperatorTool(["runs", "watch", "--staging-root", slow.staging]);
+      await new Promise((r) => setTimeout(r, 300));
+      child.kill("SIGINT");
+      expect(await exited).toBe(130);
+      const r = report(stdout);
+      expect(r).toMatchObject({
+        outcome: "failure",
+        failurePhase: "tile-download",
+        exitCode: 130,
+        error: { code: "INTERRUPTED" },
+      });
+      expect(existsSync(join(slow.staging, "build.lock"))).toBe(false);
+      const watched = await watch;
+      expect(watched.exitCode).toBe(130);
+      expect(watched.stdout).toMatch(
+        /flight-resolve\s+done[\s\S]*tile-download\s+running[\s\S]*tile-download\s+failed/,
+      );
+      const list = await runOperatorTool(["runs", "list", "--staging-root", slow.staging]);
+      expect(list.stdout).toMatch(/F-2024-0042\s+failure \(exit 130\)/);
+    } finally {
+      await slow.close();
+    }
+  });
+});
