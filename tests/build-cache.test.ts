@@ -1,9 +1,18 @@
 import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CLI_PATH, freePort, runOperatorTool } from "@operator-tool/test-helpers";
+import {
+  API_KEY,
+  CLI_PATH,
+  fakeRemote,
+  freePort,
+  readAll,
+  runOperatorTool,
+  startWorld,
+  TOKEN,
+  type World,
+} from "@operator-tool/test-helpers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { API_KEY, fakeRemote, readAll, startWorld, TOKEN, type World } from "./build-cache-env.js";
 
 let world: World;
 beforeAll(async () => {

@@ -85,6 +85,17 @@ export async function connectToCompanion(options: ConnectOptions): Promise<Compa
         ...(privateKey === undefined ? {} : { privateKey }),
         ...(options.passphrase === undefined ? {} : { passphrase: options.passphrase }),
         ...(agent ? { agent } : {}),
+        // AES-GCM first: Node's crypto does it natively, while ssh2's chacha20 runs in JS
+        // unless its optional native addon was built (it is not: no install scripts).
+        algorithms: {
+          cipher: [
+            "aes128-gcm@openssh.com",
+            "aes256-gcm@openssh.com",
+            "aes128-ctr",
+            "aes256-ctr",
+            "chacha20-poly1305@openssh.com",
+          ],
+        },
         readyTimeout: options.connectTimeoutMs ?? 15_000,
         keepaliveInterval: options.keepaliveIntervalMs ?? 5_000,
         keepaliveCountMax: options.keepaliveCountMax ?? 3,

@@ -75,19 +75,26 @@ export async function invokeProvisioner(options: InvokeProvisionerOptions): Prom
     if (tail.length > tailSize) tail.shift();
   };
   const proc = await options.exec(options.command);
-  const stdout = new LineSplitter((raw) => {
-    const line = options.redact(raw);
-    stdoutLines++;
-    if (line.trim() !== "") lastStdout = line;
-    keep(line);
-    options.logger?.debug({ remote: "stdout" }, line);
-  });
-  const stderr = new LineSplitter((raw) => {
-    const line = options.redact(raw);
-    stderrLines++;
-    keep(`[stderr] ${line}`);
-    options.logger?.debug({ remote: "stderr" }, line);
-  });
+  // Lines arrive already redacted: the splitter runs `redact` over each block of whole lines.
+  const stdout = new LineSplitter(
+    (line) => {
+      stdoutLines++;
+      if (line.trim() !== "") lastStdout = line;
+      keep(line);
+      options.logger?.debug({ remote: "stdout" }, line);
+    },
+    undefined,
+    options.redact,
+  );
+  const stderr = new LineSplitter(
+    (line) => {
+      stderrLines++;
+      keep(`[stderr] ${line}`);
+      options.logger?.debug({ remote: "stderr" }, line);
+    },
+    undefined,
+    options.redact,
+  );
   proc.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));
   proc.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
   proc.stdin.on("error", () => undefined); // a remote that exits early closes its stdin; the exit status says why

@@ -7,14 +7,21 @@ export class LineSplitter {
   #partial = "";
   #dropping = false;
 
+  /**
+   * `transform` sees each run of complete lines at once (redaction: one regex
+   * pass per chunk instead of one per line); it must keep newlines intact.
+   */
   constructor(
     private readonly onLine: (line: string) => void,
     private readonly maxLineBytes = 64 * 1024,
+    private readonly transform: (block: string) => string = (block) => block,
   ) {}
 
   push(chunk: Buffer | string): void {
     let text = this.#partial + (typeof chunk === "string" ? chunk : chunk.toString("utf8"));
     this.#partial = "";
+    const lastNewline = text.lastIndexOf("\n");
+    if (lastNewline >= 0) text = this.transform(text.slice(0, lastNewline + 1)) + text.slice(lastNewline + 1);
     for (;;) {
       const newline = text.indexOf("\n");
       if (newline === -1) break;
@@ -28,7 +35,9 @@ export class LineSplitter {
     }
     if (this.#dropping) return;
     if (text.length > this.maxLineBytes) {
-      this.onLine(`${text.slice(0, this.maxLineBytes)} …[line cut at ${this.maxLineBytes} bytes]`);
+      this.onLine(
+        `${this.transform(text.slice(0, this.maxLineBytes))} …[line cut at ${this.maxLineBytes} bytes]`,
+      );
       this.#dropping = true;
       return;
     }
@@ -36,7 +45,8 @@ export class LineSplitter {
   }
 
   end(): void {
-    if (this.#partial !== "" && !this.#dropping) this.onLine(this.#partial.replace(/\r$/, ""));
+    if (this.#partial !== "" && !this.#dropping)
+      this.onLine(this.transform(this.#partial).replace(/\r$/, ""));
     this.#partial = "";
   }
 }

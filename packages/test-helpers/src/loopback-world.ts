@@ -1,18 +1,11 @@
 import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import {
-  CLI_PATH,
-  type FlightsApiServer,
-  makeTempDir,
-  runOperatorTool,
-  type SshdFixture,
-  sampleFlight,
-  startFlightsApi,
-  startSshd,
-  startTileServer,
-  type TileServer,
-  writeOnnxModel,
-} from "@operator-tool/test-helpers";
+import { type FlightsApiServer, sampleFlight, startFlightsApi } from "./flights-api-server.js";
+import { writeOnnxModel } from "./onnx-model.js";
+import { CLI_PATH, runOperatorTool } from "./run-operator-tool.js";
+import { type SshdFixture, startSshd } from "./sshd.js";
+import { makeTempDir } from "./temp-dir.js";
+import { startTileServer, type TileServer } from "./tile-server.js";
 
 export const API_KEY = "e2e-ApiKey-7Hq2-secret";
 export const TOKEN = "e2e-FlightsTok-Z9x4-secret";
