@@ -259,3 +259,19 @@ describe("operator-tool tiles download", () => {
     expect(leftovers).toEqual([]);
   });
 });
+
+describe("operator-tool tiles receive --list", () => {
+  it("prints a listing far larger than a pipe's buffer, whole", async () => {
+    const root = join(temp.path, "companion");
+    const { mkdirSync } = await import("node:fs");
+    for (let i = 0; i < 1500; i++) {
+      const dir = join(root, "17", String(1000 + Math.floor(i / 100)));
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, `${i}.png`), `tile ${i}`);
+    }
+    const run = await runOperatorTool(["tiles", "receive", "--root", root, "--list"]);
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout.length).toBeGreaterThan(128 * 1024);
+    expect(Object.keys((JSON.parse(run.stdout) as { files: object }).files)).toHaveLength(1500);
+  });
+});

@@ -58,9 +58,10 @@ export async function syncTiles(options: SyncTilesOptions): Promise<SyncResult> 
   try {
     present = (JSON.parse(lastLine(listing.stdout)) as { files: Record<string, { sha256: string }> }).files;
   } catch {
-    throw new TileSyncError("the companion's tile listing is not the JSON operator-tool expects", {
-      hint: "update operator-tool on the companion",
-    });
+    throw new TileSyncError(
+      `the companion's tile listing is not the JSON operator-tool expects (got ${JSON.stringify(listing.stdout.slice(0, 120))}, ${listing.stdout.length} bytes; stderr ${JSON.stringify(lastLine(listing.stderr).slice(0, 200))})`,
+      { hint: "update operator-tool on the companion" },
+    );
   }
   const toSend = options.files.filter((f) => present[f.path]?.sha256 !== f.sha256);
   const result: SyncResult = {
@@ -87,19 +88,23 @@ export async function syncTiles(options: SyncTilesOptions): Promise<SyncResult> 
   const onAbort = () => remote.close();
   options.signal?.addEventListener("abort", onAbort, { once: true });
   try {
-    for (const file of toSend) {
+    // Read ahead a few files so disk reads overlap the (encrypted) stream.
+    const reads = new Map<number, Promise<Buffer>>();
+    const read = (i: number) => {
+      const file = toSend[i]!;
+      return readFile(join(options.localRoot, file.path)).catch((error: NodeJS.ErrnoException) => {
+        throw new TileSyncError(`cannot read ${file.path} from the local cache (${error.code})`, {
+          hint: "re-run `operator-tool tiles download` to repair the cache",
+        });
+      });
+    };
+    for (let i = 0; i < toSend.length; i++) {
       options.signal?.throwIfAborted();
-      let body: Buffer;
-      try {
-        body = await readFile(join(options.localRoot, file.path));
-      } catch (error) {
-        throw new TileSyncError(
-          `cannot read ${file.path} from the local cache (${(error as NodeJS.ErrnoException).code})`,
-          {
-            hint: "re-run `operator-tool tiles download` to repair the cache",
-          },
-        );
-      }
+      for (let ahead = i; ahead < Math.min(toSend.length, i + 16); ahead++)
+        if (!reads.has(ahead)) reads.set(ahead, read(ahead));
+      const file = toSend[i]!;
+      const body = await reads.get(i)!;
+      reads.delete(i);
       const header: FileHeader = { path: file.path, bytes: body.length, sha256: file.sha256 };
       const ok = remote.stdin.write(`${JSON.stringify(header)}\n`) && remote.stdin.write(body);
       if (!ok) await Promise.race([once(remote.stdin, "drain"), remote.exit]);
@@ -108,6 +113,7 @@ export async function syncTiles(options: SyncTilesOptions): Promise<SyncResult> 
       result.bytesSent += body.length;
       options.onProgress?.(result.sent, toSend.length, result.bytesSent);
     }
+    for (const pending of reads.values()) pending.catch(() => undefined);
     remote.stdin.end(`${JSON.stringify({ end: true })}\n`);
     const status = await remote.exit;
     options.signal?.throwIfAborted();
