@@ -235,6 +235,19 @@ Examples:
       io.onResult(await runsWatch(ctx, runId), ctx);
     });
 
+  program
+    .command("demo")
+    .description(
+      "see it all work on loopback: Flights API, tile server and an SSH companion, build-cache run twice",
+    )
+    .option("--keep", "leave the environment up (until Ctrl-C) and print how to drive it by hand")
+    .option("--flight-file <path>", "demo your own flight (flight JSON, .plan, .waypoints)")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  $ operator-tool demo\n  $ operator-tool demo --keep --flight-file mission.plan\n",
+    )
+    .action(action(io, async () => (await import("./commands/demo.js")).demo));
+
   const compile = program
     .command("compile-engines")
     .description(

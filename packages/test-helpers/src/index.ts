@@ -9,6 +9,8 @@ export type { OnnxModelOptions } from "./onnx-model.js";
 export { onnxModelBytes, writeOnnxModel } from "./onnx-model.js";
 export type { CliRun, RunOptions } from "./run-operator-tool.js";
 export { CLI_PATH, REPO_ROOT, runOperatorTool } from "./run-operator-tool.js";
+export type { SimulatedCompanion } from "./simulated-companion.js";
+export { startSimulatedCompanion } from "./simulated-companion.js";
 export type { SshdFixture } from "./sshd.js";
 export { SSHD_PATH, startSshd } from "./sshd.js";
 export { makeTempDir } from "./temp-dir.js";
