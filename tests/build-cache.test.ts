@@ -449,21 +449,35 @@ describe("a compromised lock", () => {
   it("aborts the build cleanly with a report (exit 50), never a crash", async () => {
     const slow = await startWorld({ tileLatencyMs: 400 });
     try {
-      const env = { ...process.env, OPERATOR_TOOL_API_KEY: API_KEY, OPERATOR_TOOL_FLIGHTS_API_TOKEN: TOKEN, HOME: slow.temp.path };
-      const child = spawn(process.execPath, [CLI_PATH, ...slow.args(["--json", "--log-level", "silent", "--zoom", "16-18"])], { env, stdio: ["ignore", "pipe", "pipe"] });
+      const env = {
+        ...process.env,
+        OPERATOR_TOOL_API_KEY: API_KEY,
+        OPERATOR_TOOL_FLIGHTS_API_TOKEN: TOKEN,
+        HOME: slow.temp.path,
+      };
+      const child = spawn(
+        process.execPath,
+        [CLI_PATH, ...slow.args(["--json", "--log-level", "silent", "--zoom", "16-18"])],
+        { env, stdio: ["ignore", "pipe", "pipe"] },
+      );
       let stdout = "";
       let stderr = "";
       child.stdout.on("data", (d) => (stdout += d));
       child.stderr.on("data", (d) => (stderr += d));
       const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
       const { rmSync } = await import("node:fs");
-      for (let i = 0; i < 200 && slow.tiles.requests.length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+      for (let i = 0; i < 200 && slow.tiles.requests.length === 0; i++)
+        await new Promise((r) => setTimeout(r, 25));
       // Someone removes the lock under the running build: the library notices at its next refresh.
       rmSync(join(slow.staging, "build.lock"), { recursive: true, force: true });
       const code = await exited;
       expect(code, stderr).toBe(50);
       expect(stderr).not.toMatch(/internal error|Unhandled/);
-      expect(JSON.parse(stdout)).toMatchObject({ outcome: "failure", failurePhase: "tile-download", error: { code: "LOCK_COMPROMISED" } });
+      expect(JSON.parse(stdout)).toMatchObject({
+        outcome: "failure",
+        failurePhase: "tile-download",
+        error: { code: "LOCK_COMPROMISED" },
+      });
     } finally {
       await slow.close();
     }

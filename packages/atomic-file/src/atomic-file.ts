@@ -104,7 +104,8 @@ export async function removeStaleTempFiles(dir: string): Promise<number> {
   return removed;
 }
 
-function processAlive(pid: number): boolean {
+/** Whether a pid is running on this host (EPERM: it is, but not ours). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

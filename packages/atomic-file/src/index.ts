@@ -2,6 +2,7 @@ export type { WriteAtomicOptions } from "./atomic-file.js";
 export {
   commitTempFile,
   isTempFile,
+  processAlive,
   removeStaleTempFiles,
   tempPathFor,
   writeFileAtomic,

@@ -1,6 +1,6 @@
 import { type FlightsApiServer, freePort, sampleFlight, startFlightsApi } from "@operator-tool/test-helpers";
 import { afterEach, describe, expect, it } from "vitest";
-import { fetchFlight, parseRetryAfter } from "./fetch-flight.js";
+import { fetchFlight } from "./fetch-flight.js";
 
 const TOKEN = "tok-Zq8v1-flights-secret";
 const flight = sampleFlight("F-7");
@@ -181,15 +181,5 @@ describe("fetchFlight against a loopback Flights API", () => {
     expect(error.code).toBe("INVALID_ARGUMENT");
     expect(error.message).toContain("--flight-id");
     expect(api.requests).toHaveLength(0);
-  });
-});
-
-describe("parseRetryAfter", () => {
-  it("reads seconds and HTTP dates", () => {
-    expect(parseRetryAfter("3")).toBe(3000);
-    const now = Date.parse("2026-01-01T00:00:00Z");
-    expect(parseRetryAfter("Thu, 01 Jan 2026 00:00:05 GMT", now)).toBe(5000);
-    expect(parseRetryAfter("soon")).toBeUndefined();
-    expect(parseRetryAfter(undefined)).toBeUndefined();
   });
 });

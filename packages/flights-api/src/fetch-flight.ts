@@ -1,4 +1,5 @@
 import { describeIssues, InvalidArgumentError } from "@operator-tool/errors";
+import { backoffDelay, parseRetryAfter, sleep } from "@operator-tool/retry-policy";
 import {
   FlightNotFoundError,
   FlightPayloadError,
@@ -93,12 +94,13 @@ export async function fetchFlight(options: FetchFlightOptions): Promise<Flight> 
         if (!(error instanceof RetryableFailure)) throw error;
         lastFailure = error.message;
         if (attempt === settings.maxAttempts) break;
-        const delay = error.retryAfterMs ?? backoffDelay(settings.retryBaseDelayMs, attempt);
+        const delay = error.retryAfterMs ?? backoffDelay(settings.retryBaseDelayMs, attempt - 1);
         options.logger?.warn(
           { url: url.href, attempt, maxAttempts: settings.maxAttempts, retryInMs: delay },
           `Flights API request failed (${lastFailure}); retrying`,
         );
         await sleep(delay, options.signal);
+        options.signal?.throwIfAborted();
       }
     }
     throw new FlightsApiUnreachableError(
@@ -266,34 +268,6 @@ export function flightUrl(baseUrl: string, flightId: string): URL {
     throw new InvalidArgumentError(`--flights-api-url "${baseUrl}" must be http:// or https://`);
   }
   return new URL(`flights/${encodeURIComponent(flightId)}`, base);
-}
-
-export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
-  if (value === undefined || value.trim() === "") return undefined;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
-  const date = Date.parse(value);
-  if (Number.isNaN(date)) return undefined;
-  return Math.max(0, date - now);
-}
-
-function backoffDelay(base: number, attempt: number): number {
-  const exp = base * 2 ** (attempt - 1);
-  return Math.round(exp * (0.5 + Math.random()));
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }
-    function onAbort() {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    }
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {

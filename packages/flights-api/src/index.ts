@@ -7,7 +7,7 @@ export {
   FlightsApiUnreachableError,
 } from "./errors.js";
 export type { FetchFlightOptions, FlightsApiLogger } from "./fetch-flight.js";
-export { fetchFlight, flightUrl, parseRetryAfter } from "./fetch-flight.js";
+export { fetchFlight, flightUrl } from "./fetch-flight.js";
 export type { Flight, FlightFileFormat, FlightPayload, FlightSource, GeoPoint } from "./flight.js";
 export { FLIGHT_ID_PATTERN, flightPayloadSchema } from "./flight.js";
 export type { BoundingBox, FlightBounds } from "./flight-bounds.js";

@@ -3,6 +3,7 @@ import { setMaxListeners } from "node:events";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { PipelinedAtomicWriter } from "@operator-tool/atomic-file";
+import { backoffDelay, parseRetryAfter, sleep } from "@operator-tool/retry-policy";
 import { detectImageFormat } from "./image-check.js";
 import { type TileProvider, tileUrl } from "./provider.js";
 import {
@@ -350,7 +351,7 @@ export async function downloadTiles(options: DownloadTilesOptions): Promise<Down
         case "rate-limited": {
           const wait =
             outcome.retryAfterMs ??
-            backoff(settings.retryBaseDelayMs * 4, state.rateLimitStreak++, settings.retryMaxDelayMs);
+            backoffDelay(settings.retryBaseDelayMs * 4, state.rateLimitStreak++, settings.retryMaxDelayMs);
           const added = gate.pauseFor(wait);
           rateLimitedMs += added;
           logger?.warn({ host, retryAfterMs: wait }, "provider rate limit (HTTP 429): pausing all requests");
@@ -381,7 +382,10 @@ export async function downloadTiles(options: DownloadTilesOptions): Promise<Down
             fail(tile, `${outcome.reason} (after ${attempt} attempts)`);
             return;
           }
-          await sleep(backoff(settings.retryBaseDelayMs, attempt - 1, settings.retryMaxDelayMs), stop.signal);
+          await sleep(
+            backoffDelay(settings.retryBaseDelayMs, attempt - 1, settings.retryMaxDelayMs),
+            stop.signal,
+          );
           continue;
         }
       }
@@ -515,17 +519,6 @@ function sha256(body: Uint8Array): string {
   return createHash("sha256").update(body).digest("hex");
 }
 
-function backoff(base: number, attempt: number, max: number): number {
-  return Math.min(max, base * 2 ** attempt) * (0.5 + Math.random() * 0.5);
-}
-
-export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
-  if (value === undefined || value.trim() === "") return undefined;
-  if (/^\d+(\.\d+)?$/.test(value.trim())) return Number(value.trim()) * 1000;
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
-}
-
 function header(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
@@ -547,19 +540,6 @@ function describeError(error: unknown): string {
     default:
       return code ?? (error as Error).message;
   }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      signal?.removeEventListener("abort", done);
-      clearTimeout(timer);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
 }
 
 function definedOnly<T extends object>(value: T): Partial<T> {

@@ -6,7 +6,7 @@ export type {
   DownloadTilesOptions,
   FailedTile,
 } from "./download-tiles.js";
-export { downloadTiles, parseRetryAfter } from "./download-tiles.js";
+export { downloadTiles } from "./download-tiles.js";
 export type { TileImageFormat } from "./image-check.js";
 export { detectImageFormat } from "./image-check.js";
 export type { Coverage, PlanTilesOptions, TilePlan, ZoomPlan } from "./plan-tiles.js";

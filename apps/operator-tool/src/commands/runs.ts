@@ -1,5 +1,5 @@
+import { processAlive } from "@operator-tool/atomic-file";
 import { InvalidArgumentError } from "@operator-tool/errors";
-import { processAlive } from "../build-lock.js";
 import type { CommandResult } from "../command-result.js";
 import type { CommandContext } from "../context.js";
 import { listRunIds, type RunStatus, readRunStatus } from "../run-record.js";

@@ -1,0 +1,1 @@
+export { backoffDelay, parseRetryAfter, sleep } from "./retry-policy.js";
