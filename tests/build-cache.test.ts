@@ -1,5 +1,4 @@
-import { spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   API_KEY,
@@ -11,6 +10,7 @@ import {
   startWorld,
   TOKEN,
   type World,
+  waitFor,
 } from "@operator-tool/test-helpers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -283,20 +283,24 @@ describe("build-cache end to end (loopback Flights API, tile server, real sshd)"
 });
 
 describe("the build lock", () => {
+  const env = (w: World) => ({
+    OPERATOR_TOOL_API_KEY: API_KEY,
+    OPERATOR_TOOL_FLIGHTS_API_TOKEN: TOKEN,
+    HOME: w.temp.path,
+  });
+  const ownerFile = (w: World) => join(w.staging, "build.lock.owner.json");
+  const locksList = async (w: World) =>
+    JSON.parse((await runOperatorTool(["locks", "list", "--staging-root", w.staging, "--json"])).stdout)
+      .locks[0];
+
   it("two real build-cache processes started together: one runs, the other exits 50 naming it", async () => {
     const slow = await startWorld({ tileLatencyMs: 150 });
     try {
-      const env = {
-        OPERATOR_TOOL_API_KEY: API_KEY,
-        OPERATOR_TOOL_FLIGHTS_API_TOKEN: TOKEN,
-        HOME: slow.temp.path,
-      };
       const [a, b] = await Promise.all([
-        runOperatorTool(slow.args(["--log-level", "error"]), { env }),
-        runOperatorTool(slow.args(["--log-level", "error"]), { env }),
+        runOperatorTool(slow.args(["--log-level", "error"]), { env: env(slow) }),
+        runOperatorTool(slow.args(["--log-level", "error"]), { env: env(slow) }),
       ]);
-      const codes = [a.exitCode, b.exitCode].sort();
-      expect(codes).toEqual([0, 50]);
+      expect([a.exitCode, b.exitCode].sort()).toEqual([0, 50]);
       const loser = a.exitCode === 50 ? a : b;
       expect(loser.firstErrorLine).toMatch(
         /^error: the build lock on .* is held by pid \d+ \(.*@.*, flight F-2024-0042, run \d{8}T\d{6}Z-[0-9a-f]{6}\) for \d+s — wait for it/,
@@ -309,54 +313,33 @@ describe("the build lock", () => {
   it("kill -9 the holder: the next run reclaims the lock and succeeds; locks list/unlock around it", async () => {
     const slow = await startWorld({ tileLatencyMs: 300 });
     try {
-      const env = {
-        ...process.env,
-        OPERATOR_TOOL_API_KEY: API_KEY,
-        OPERATOR_TOOL_FLIGHTS_API_TOKEN: TOKEN,
-        HOME: slow.temp.path,
-      };
-      const holder = spawn(process.execPath, [CLI_PATH, ...slow.args(["--log-level", "silent"])], {
-        env,
-        stdio: "ignore",
+      const holder = slow.spawnBuild(["--log-level", "silent"]);
+      await waitFor(() => existsSync(ownerFile(slow)));
+      const held = await locksList(slow);
+      expect(held).toMatchObject({
+        liveness: "alive",
+        owner: { pid: holder.child.pid, flightId: "F-2024-0042" },
       });
-      const exited = new Promise((r) => holder.once("exit", r));
-      const owner = join(slow.staging, "build.lock.owner.json");
-      for (let i = 0; i < 200 && !existsSync(owner); i++) await new Promise((r) => setTimeout(r, 25));
-      const list = await runOperatorTool(["locks", "list", "--staging-root", slow.staging, "--json"]);
-      const held = JSON.parse(list.stdout).locks[0];
-      expect(held).toMatchObject({ liveness: "alive", owner: { pid: holder.pid, flightId: "F-2024-0042" } });
 
-      const wrongId = await runOperatorTool([
-        "locks",
-        "unlock",
-        "--staging-root",
-        slow.staging,
-        "--id",
-        "not-the-id",
-      ]);
+      const unlock = (...extra: string[]) =>
+        runOperatorTool(["locks", "unlock", "--staging-root", slow.staging, ...extra]);
+      const wrongId = await unlock("--id", "not-the-id");
       expect(wrongId.exitCode).toBe(2);
       expect(wrongId.firstErrorLine).toMatch(/does not match the held lock/);
-      const alive = await runOperatorTool([
-        "locks",
-        "unlock",
-        "--staging-root",
-        slow.staging,
-        "--id",
-        held.owner.lockId,
-      ]);
+      const alive = await unlock("--id", held.owner.lockId);
       expect(alive.exitCode).toBe(50);
       expect(alive.firstErrorLine).toMatch(
         /is still running; refusing to unlock — wait for it, or pass --force/,
       );
 
-      holder.kill("SIGKILL");
-      await exited;
-      const dead = JSON.parse(
-        (await runOperatorTool(["locks", "list", "--staging-root", slow.staging, "--json"])).stdout,
-      ).locks[0];
-      expect(dead.liveness).toBe("dead");
+      holder.child.kill("SIGKILL");
+      await holder.exited;
+      expect((await locksList(slow)).liveness).toBe("dead");
 
-      const next = await runOperatorTool(slow.args(["--log-format", "json"]), { env, timeoutMs: 90_000 });
+      const next = await runOperatorTool(slow.args(["--log-format", "json"]), {
+        env: env(slow),
+        timeoutMs: 90_000,
+      });
       expect(next.exitCode, next.stderr).toBe(0);
       expect(next.stderr).toMatch(/reclaiming the build lock of pid \d+ .*no longer running on this host/);
       expect(existsSync(join(slow.staging, "build.lock"))).toBe(false);
@@ -365,23 +348,12 @@ describe("the build lock", () => {
     }
   });
 
-  it("locks unlock --force removes a live owner's lock; with the right id it removes a dead one", async () => {
+  it("locks unlock --force removes a live owner's lock", async () => {
     const slow = await startWorld({ tileLatencyMs: 300 });
     try {
-      const env = {
-        ...process.env,
-        OPERATOR_TOOL_API_KEY: API_KEY,
-        OPERATOR_TOOL_FLIGHTS_API_TOKEN: TOKEN,
-        HOME: slow.temp.path,
-      };
-      const holder = spawn(process.execPath, [CLI_PATH, ...slow.args(["--log-level", "silent"])], {
-        env,
-        stdio: "ignore",
-      });
-      const exited = new Promise((r) => holder.once("exit", r));
-      const owner = join(slow.staging, "build.lock.owner.json");
-      for (let i = 0; i < 200 && !existsSync(owner); i++) await new Promise((r) => setTimeout(r, 25));
-      const id = JSON.parse(readFileSync(owner, "utf8")).lockId as string;
+      const holder = slow.spawnBuild(["--log-level", "silent"]);
+      await waitFor(() => existsSync(ownerFile(slow)));
+      const id = JSON.parse(readFileSync(ownerFile(slow), "utf8")).lockId as string;
       const forced = await runOperatorTool([
         "locks",
         "unlock",
@@ -393,39 +365,44 @@ describe("the build lock", () => {
       ]);
       expect(forced.exitCode).toBe(0);
       expect(existsSync(join(slow.staging, "build.lock"))).toBe(false);
-      holder.kill("SIGKILL");
-      await exited;
+      holder.child.kill("SIGKILL");
+      await holder.exited;
     } finally {
       await slow.close();
     }
   });
+
+  it("a compromised lock aborts the build cleanly with a report (exit 50), never a crash", async () => {
+    const slow = await startWorld({ tileLatencyMs: 400 });
+    try {
+      const build = slow.spawnBuild(["--json", "--log-level", "silent", "--zoom", "16-18"]);
+      await waitFor(() => slow.tiles.requests.length > 0);
+      // Someone removes the lock under the running build: the library notices at its next refresh.
+      rmSync(join(slow.staging, "build.lock"), { recursive: true, force: true });
+      expect(await build.exited, build.stderr()).toBe(50);
+      expect(build.stderr()).not.toMatch(/internal error|Unhandled/);
+      expect(JSON.parse(build.stdout())).toMatchObject({
+        outcome: "failure",
+        failurePhase: "tile-download",
+        error: { code: "LOCK_COMPROMISED" },
+      });
+    } finally {
+      await slow.close();
+    }
+  }, 60_000);
 });
 
 describe("interrupts and watching", () => {
   it("SIGINT during the tile download: report with the phase, lock released, exit 130; runs watch mirrors it", async () => {
     const slow = await startWorld({ tileLatencyMs: 400 });
     try {
-      const env = {
-        ...process.env,
-        OPERATOR_TOOL_API_KEY: API_KEY,
-        OPERATOR_TOOL_FLIGHTS_API_TOKEN: TOKEN,
-        HOME: slow.temp.path,
-      };
-      const child = spawn(process.execPath, [CLI_PATH, ...slow.args(["--json", "--log-level", "silent"])], {
-        env,
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      let stdout = "";
-      child.stdout.on("data", (d) => (stdout += d));
-      const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
-      for (let i = 0; i < 200 && slow.tiles.requests.length === 0; i++)
-        await new Promise((r) => setTimeout(r, 25));
+      const build = slow.spawnBuild(["--json", "--log-level", "silent"]);
+      await waitFor(() => slow.tiles.requests.length > 0);
       const watch = runOperatorTool(["runs", "watch", "--staging-root", slow.staging]);
       await new Promise((r) => setTimeout(r, 300));
-      child.kill("SIGINT");
-      expect(await exited).toBe(130);
-      const r = report(stdout);
-      expect(r).toMatchObject({
+      build.child.kill("SIGINT");
+      expect(await build.exited).toBe(130);
+      expect(report(build.stdout())).toMatchObject({
         outcome: "failure",
         failurePhase: "tile-download",
         exitCode: 130,
@@ -443,43 +420,4 @@ describe("interrupts and watching", () => {
       await slow.close();
     }
   });
-});
-
-describe("a compromised lock", () => {
-  it("aborts the build cleanly with a report (exit 50), never a crash", async () => {
-    const slow = await startWorld({ tileLatencyMs: 400 });
-    try {
-      const env = {
-        ...process.env,
-        OPERATOR_TOOL_API_KEY: API_KEY,
-        OPERATOR_TOOL_FLIGHTS_API_TOKEN: TOKEN,
-        HOME: slow.temp.path,
-      };
-      const child = spawn(
-        process.execPath,
-        [CLI_PATH, ...slow.args(["--json", "--log-level", "silent", "--zoom", "16-18"])],
-        { env, stdio: ["ignore", "pipe", "pipe"] },
-      );
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (d) => (stdout += d));
-      child.stderr.on("data", (d) => (stderr += d));
-      const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
-      const { rmSync } = await import("node:fs");
-      for (let i = 0; i < 200 && slow.tiles.requests.length === 0; i++)
-        await new Promise((r) => setTimeout(r, 25));
-      // Someone removes the lock under the running build: the library notices at its next refresh.
-      rmSync(join(slow.staging, "build.lock"), { recursive: true, force: true });
-      const code = await exited;
-      expect(code, stderr).toBe(50);
-      expect(stderr).not.toMatch(/internal error|Unhandled/);
-      expect(JSON.parse(stdout)).toMatchObject({
-        outcome: "failure",
-        failurePhase: "tile-download",
-        error: { code: "LOCK_COMPROMISED" },
-      });
-    } finally {
-      await slow.close();
-    }
-  }, 60_000);
 });

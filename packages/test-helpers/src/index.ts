@@ -3,8 +3,8 @@ export type { FlightsApiServer, ScriptedResponse } from "./flights-api-server.js
 export { sampleFlight, startFlightsApi } from "./flights-api-server.js";
 export type { LoopbackServer, RecordedRequest } from "./loopback-server.js";
 export { freePort, startLoopbackServer } from "./loopback-server.js";
-export type { World } from "./loopback-world.js";
-export { API_KEY, fakeRemote, filesUnder, readAll, startWorld, TOKEN } from "./loopback-world.js";
+export type { BuildProcess, World } from "./loopback-world.js";
+export { API_KEY, fakeRemote, filesUnder, readAll, startWorld, TOKEN, waitFor } from "./loopback-world.js";
 export type { OnnxModelOptions } from "./onnx-model.js";
 export { onnxModelBytes, writeOnnxModel } from "./onnx-model.js";
 export type { CliRun, RunOptions } from "./run-operator-tool.js";

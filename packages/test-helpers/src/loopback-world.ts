@@ -1,3 +1,4 @@
+import { type ChildProcess, spawn } from "node:child_process";
 import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type FlightsApiServer, sampleFlight, startFlightsApi } from "./flights-api-server.js";
@@ -22,7 +23,22 @@ export interface World {
   corpus: string;
   args(extra?: string[]): string[];
   run(extra?: string[], env?: Record<string, string | undefined>): ReturnType<typeof runOperatorTool>;
+  /** Starts build-cache as a child process and returns at once: for kills, signals, contention. */
+  spawnBuild(extra?: string[]): BuildProcess;
   close(): Promise<void>;
+}
+
+export interface BuildProcess {
+  child: ChildProcess;
+  exited: Promise<number | null>;
+  stdout(): string;
+  stderr(): string;
+}
+
+/** Polls until `condition` holds (or the time is up): for waiting on another process. */
+export async function waitFor(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
 }
 
 export async function startWorld(
@@ -109,6 +125,28 @@ export async function startWorld(
         },
         timeoutMs: 90_000,
       }),
+    spawnBuild(extra = []) {
+      const env = {
+        ...process.env,
+        OPERATOR_TOOL_API_KEY: API_KEY,
+        OPERATOR_TOOL_FLIGHTS_API_TOKEN: TOKEN,
+        HOME: temp.path,
+      };
+      const child = spawn(process.execPath, [CLI_PATH, ...args(extra)], {
+        env,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let stdout = "";
+      let stderr = "";
+      child.stdout!.on("data", (d: Buffer) => {
+        stdout += d;
+      });
+      child.stderr!.on("data", (d: Buffer) => {
+        stderr += d;
+      });
+      const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+      return { child, exited, stdout: () => stdout, stderr: () => stderr };
+    },
     async close() {
       await Promise.all([sshd.stop(), api.close(), tiles.close()]);
       temp.cleanup();
