@@ -1,6 +1,6 @@
 import type { Readable, Writable } from "node:stream";
 import { OperatorToolError, type OperatorToolErrorOptions } from "@operator-tool/errors";
-import { LineSplitter } from "./line-splitter.js";
+import { LineSplitter, RingBuffer } from "./line-splitter.js";
 import { type RemoteEngineReport, remoteEngineReportSchema } from "./report-schema.js";
 
 /** What the invoker needs of a remote process; the app adapts its SSH connection to this. */
@@ -65,22 +65,18 @@ export class RemoteReportError extends OperatorToolError {
  */
 export async function invokeProvisioner(options: InvokeProvisionerOptions): Promise<InvokeResult> {
   const started = Date.now();
-  const tailSize = options.tailLines ?? 40;
-  const tail: string[] = [];
-  let lastStdout: string | undefined;
+  const tail = new RingBuffer<string>(options.tailLines ?? 40);
+  // The report is the last non-blank stdout line; a few are kept to find it.
+  const lastStdoutLines = new RingBuffer<string>(8);
   let stdoutLines = 0;
   let stderrLines = 0;
-  const keep = (line: string) => {
-    tail.push(line);
-    if (tail.length > tailSize) tail.shift();
-  };
   const proc = await options.exec(options.command);
   // Lines arrive already redacted: the splitter runs `redact` over each block of whole lines.
   const stdout = new LineSplitter(
     (line) => {
       stdoutLines++;
-      if (line.trim() !== "") lastStdout = line;
-      keep(line);
+      lastStdoutLines.push(line);
+      tail.push(line);
       options.logger?.debug({ remote: "stdout" }, line);
     },
     undefined,
@@ -89,7 +85,7 @@ export async function invokeProvisioner(options: InvokeProvisionerOptions): Prom
   const stderr = new LineSplitter(
     (line) => {
       stderrLines++;
-      keep(`[stderr] ${line}`);
+      tail.push(`[stderr] ${line}`);
       options.logger?.debug({ remote: "stderr" }, line);
     },
     undefined,
@@ -121,7 +117,12 @@ export async function invokeProvisioner(options: InvokeProvisionerOptions): Prom
   if (cancelled) throw options.signal?.reason ?? new Error("cancelled");
 
   const base = { durationMs: Date.now() - started, stdoutLines, stderrLines };
-  const tailText = tail.slice(-10).join("\n");
+  const tailLines = tail.toArray();
+  const tailText = tailLines.slice(-10).join("\n");
+  const lastStdout = lastStdoutLines
+    .toArray()
+    .reverse()
+    .find((line) => line.trim() !== "");
   if (status.code === null) {
     const why =
       status.signal === null
@@ -129,7 +130,7 @@ export async function invokeProvisioner(options: InvokeProvisionerOptions): Prom
         : `was killed by SIG${status.signal.replace(/^SIG/, "")}`;
     throw new RemoteBuildError(
       `the remote engine build ${why}; last output:\n${tailText}`,
-      [...tail],
+      tailLines,
       undefined,
       {
         hint: "check the companion and the link, then re-run; finished engines are kept",
@@ -141,7 +142,7 @@ export async function invokeProvisioner(options: InvokeProvisionerOptions): Prom
     const reason = report.ok && report.value.error !== undefined ? `: ${report.value.error.message}` : "";
     throw new RemoteBuildError(
       `the remote engine build exited ${status.code}${reason}`,
-      [...tail],
+      tailLines,
       report.ok ? report.value : undefined,
       {
         hint: "the streamed remote output is in the log (--log-level debug)",
@@ -151,7 +152,7 @@ export async function invokeProvisioner(options: InvokeProvisionerOptions): Prom
   if (!report.ok) {
     throw new RemoteReportError(
       `the remote engine build exited 0 but ${report.problem}; last output:\n${tailText}`,
-      [...tail],
+      tailLines,
       {
         hint: "check --remote-command runs an operator-tool that speaks operator-tool/engine-report@1",
       },
@@ -160,7 +161,7 @@ export async function invokeProvisioner(options: InvokeProvisionerOptions): Prom
   if (report.value.outcome === "failure") {
     throw new RemoteBuildError(
       `the remote engine build reported failure: ${report.value.error?.message ?? "no detail"}`,
-      [...tail],
+      tailLines,
       report.value,
     );
   }

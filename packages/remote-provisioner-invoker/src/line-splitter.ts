@@ -18,35 +18,63 @@ export class LineSplitter {
   ) {}
 
   push(chunk: Buffer | string): void {
-    let text = this.#partial + (typeof chunk === "string" ? chunk : chunk.toString("utf8"));
-    this.#partial = "";
-    const lastNewline = text.lastIndexOf("\n");
-    if (lastNewline >= 0) text = this.transform(text.slice(0, lastNewline + 1)) + text.slice(lastNewline + 1);
-    for (;;) {
-      const newline = text.indexOf("\n");
-      if (newline === -1) break;
-      const line = text.slice(0, newline).replace(/\r$/, "");
-      text = text.slice(newline + 1);
-      if (this.#dropping) {
-        this.#dropping = false;
-        continue;
-      }
-      this.onLine(line);
-    }
-    if (this.#dropping) return;
-    if (text.length > this.maxLineBytes) {
-      this.onLine(
-        `${this.transform(text.slice(0, this.maxLineBytes))} …[line cut at ${this.maxLineBytes} bytes]`,
-      );
-      this.#dropping = true;
+    const incoming = typeof chunk === "string" ? chunk : chunk.toString("utf8");
+    const lastNewline = incoming.lastIndexOf("\n");
+    if (lastNewline === -1) {
+      this.#append(incoming);
       return;
     }
-    this.#partial = text;
+    const block = this.transform(this.#partial + incoming.slice(0, lastNewline + 1));
+    this.#partial = "";
+    // Scan by index: no per-line regex, no re-slicing of the remainder.
+    let start = 0;
+    for (let newline = block.indexOf("\n"); newline !== -1; newline = block.indexOf("\n", start)) {
+      if (this.#dropping) {
+        this.#dropping = false;
+      } else {
+        const end = newline > start && block.charCodeAt(newline - 1) === 13 ? newline - 1 : newline;
+        this.onLine(block.slice(start, end));
+      }
+      start = newline + 1;
+    }
+    this.#append(incoming.slice(lastNewline + 1));
   }
 
   end(): void {
     if (this.#partial !== "" && !this.#dropping)
       this.onLine(this.transform(this.#partial).replace(/\r$/, ""));
     this.#partial = "";
+  }
+
+  #append(text: string): void {
+    if (this.#dropping || text === "") return;
+    this.#partial += text;
+    if (this.#partial.length > this.maxLineBytes) {
+      this.onLine(
+        `${this.transform(this.#partial.slice(0, this.maxLineBytes))} …[line cut at ${this.maxLineBytes} bytes]`,
+      );
+      this.#partial = "";
+      this.#dropping = true;
+    }
+  }
+}
+
+/** The last `size` items pushed, without shifting an array on every push. */
+export class RingBuffer<T> {
+  #items: T[] = [];
+  #next = 0;
+
+  constructor(private readonly size: number) {}
+
+  push(item: T): void {
+    if (this.#items.length < this.size) this.#items.push(item);
+    else this.#items[this.#next] = item;
+    this.#next = (this.#next + 1) % this.size;
+  }
+
+  toArray(): T[] {
+    return this.#items.length < this.size
+      ? [...this.#items]
+      : [...this.#items.slice(this.#next), ...this.#items.slice(0, this.#next)];
   }
 }
