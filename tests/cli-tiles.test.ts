@@ -217,8 +217,12 @@ describe("operator-tool tiles download", () => {
     );
     const exited = new Promise((r) => child.once("exit", r));
     const started = Date.now();
-    while (server.served.size < 20 && Date.now() - started < 20_000)
-      await new Promise((r) => setTimeout(r, 20));
+    // Tiles land in batches: wait until some are committed, then kill mid-stream.
+    const committed = () =>
+      filesUnder(join(staging, "tiles")).filter(
+        (f) => f.endsWith(".png") && !f.split("/").some((p) => p.startsWith(".")),
+      ).length;
+    while (committed() < 10 && Date.now() - started < 20_000) await new Promise((r) => setTimeout(r, 20));
     expect(child.exitCode, "still downloading when killed").toBeNull();
     child.kill("SIGKILL");
     await exited;

@@ -82,14 +82,14 @@ export async function receiveFiles(root: string, input: Readable): Promise<Recei
   mkdirSync(root, { recursive: true });
   const manifest = listReceivedFiles(root);
   const reader = new FrameReader(input);
-  const writer = new PipelinedAtomicWriter({ maxInFlight: 64 });
+  const writer = new PipelinedAtomicWriter();
   const createdDirs = new Set<string>();
   let received = 0;
   let bytes = 0;
   let writeError: Error | undefined;
   let sinceFlush = 0;
-  const flush = async () => {
-    await writer.drain();
+  // The manifest holds only committed files, so it can be saved without waiting for the writer.
+  const saveManifest = async () => {
     await writeJsonAtomic(join(root, MANIFEST), manifest);
     sinceFlush = 0;
   };
@@ -130,10 +130,11 @@ export async function receiveFiles(root: string, input: Readable): Promise<Recei
         throw new TileSyncError(`cannot write ${header.path}: ${writeError.message}`);
       received++;
       bytes += body.length;
-      if (++sinceFlush >= 500) await flush();
+      if (++sinceFlush >= 2000) await saveManifest();
     }
   } finally {
-    await flush();
+    await writer.drain();
+    await saveManifest();
   }
   if (writeError !== undefined)
     throw new TileSyncError(`cannot write a received file: ${(writeError as Error).message}`);
