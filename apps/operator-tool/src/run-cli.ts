@@ -1,3 +1,4 @@
+import { isOperatorToolError } from "@operator-tool/errors";
 import { CommanderError } from "commander";
 import type { CommandResult } from "./command-result.js";
 import type { CommandContext } from "./context.js";
@@ -51,7 +52,11 @@ export async function runCli(args: string[], streams: CliStreams = processStream
     return exitCode;
   } catch (error) {
     if (error instanceof CommanderError) return commanderExit(error, streams);
-    const code = interruptSignal.aborted ? "INTERRUPTED" : codeOf(error);
+    const code = interruptSignal.aborted
+      ? "INTERRUPTED"
+      : isOperatorToolError(error)
+        ? error.code
+        : undefined;
     if (code !== undefined) {
       const exit = exitCodeFor(code);
       const { message, hint } = error as { message: string; hint?: string };
@@ -74,12 +79,6 @@ export async function runCli(args: string[], streams: CliStreams = processStream
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
   }
-}
-
-function codeOf(error: unknown): string | undefined {
-  if (!(error instanceof Error)) return undefined;
-  const code = (error as { code?: unknown }).code;
-  return typeof code === "string" && /^[A-Z][A-Z0-9_]+$/.test(code) && "hint" in error ? code : undefined;
 }
 
 function commanderExit(error: CommanderError, streams: CliStreams): number {

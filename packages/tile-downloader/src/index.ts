@@ -17,6 +17,7 @@ export type { CachedTile, Tileset, TilesetEntry } from "./tile-cache.js";
 export {
   readTileset,
   scanTileCache,
+  sha256File,
   TILESET_SCHEMA,
   tileRelativePath,
   tilesetPathFor,

@@ -176,7 +176,7 @@ export async function buildCache(ctx: CommandContext, options: BuildCacheOptions
         );
       }
       if (!dryRun) {
-        const { readTileset } = await import("@operator-tool/tile-downloader");
+        const { readTileset, sha256File } = await import("@operator-tool/tile-downloader");
         const tileset = await readTileset(job.tilesetPath);
         if (tileset === undefined)
           throw new PhaseFailure(
@@ -184,10 +184,9 @@ export async function buildCache(ctx: CommandContext, options: BuildCacheOptions
             `the tileset ${job.tilesetPath} is missing`,
             "re-run build-cache",
           );
-        const { sha256OfFileSync } = await import("../hash-file.js");
         const files = [
           ...tileset.tiles.map((t) => ({ path: t.path, bytes: t.bytes, sha256: t.sha256 })),
-          { path: `tilesets/${flight.id}.json`, bytes: 0, sha256: sha256OfFileSync(job.tilesetPath) },
+          { path: `tilesets/${flight.id}.json`, bytes: 0, sha256: await sha256File(job.tilesetPath) },
         ];
         const result = await syncTiles({
           connection: conn,
