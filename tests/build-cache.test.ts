@@ -129,12 +129,27 @@ describe("build-cache end to end (loopback Flights API, tile server, real sshd)"
       "error",
     ]);
     expect(unreachable.exitCode).toBe(92);
+    const { startFlightsApi } = await import("@operator-tool/test-helpers");
+    const badApi = await startFlightsApi({
+      flights: [],
+      always: { body: JSON.stringify({ id: "F-2024-0042", waypoints: "many" }) },
+    });
+    try {
+      const invalidPayload = await world.run(["--flights-api-url", badApi.url, "--log-level", "error"]);
+      expect(invalidPayload.exitCode).toBe(93);
+      expect(invalidPayload.firstErrorLine).toMatch(
+        /^error: the Flights API returned flight "F-2024-0042" in a shape operator-tool cannot use: /,
+      );
+    } finally {
+      await badApi.close();
+    }
     const bad = join(world.temp.path, "bad.json");
     writeFileSync(bad, "{ nope");
     const args = world.args(["--log-level", "error"]);
     args.splice(args.indexOf("--flight-id"), 2, "--flight-file", bad);
     const invalid = await runOperatorTool(args, { env: { HOME: world.temp.path } });
     expect(invalid.exitCode).toBe(95);
+    expect(existsSync(lockDir())).toBe(false);
   });
 
   it("20 when the tile provider rejects the key; the report names the phase and the lock is released", async () => {

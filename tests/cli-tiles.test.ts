@@ -279,3 +279,19 @@ describe("operator-tool tiles receive --list", () => {
     expect(Object.keys((JSON.parse(run.stdout) as { files: object }).files)).toHaveLength(1500);
   });
 });
+
+describe("tile requests identify themselves", () => {
+  it("send operator-tool/<version> by default, or --user-agent", async () => {
+    server = await startTileServer({ apiKey: API_KEY });
+    expect((await runOperatorTool([...args("download"), "--zoom", "15"], { env: env() })).exitCode).toBe(0);
+    expect(server.requests[0]?.headers["user-agent"]).toMatch(/^operator-tool\/\d+\.\d+\.\d+$/);
+    const custom = await runOperatorTool(
+      [...args("download"), "--zoom", "16", "--user-agent", "acme-survey/2.1 (ops@acme.example)"],
+      {
+        env: env(),
+      },
+    );
+    expect(custom.exitCode).toBe(0);
+    expect(server.requests.at(-1)?.headers["user-agent"]).toBe("acme-survey/2.1 (ops@acme.example)");
+  });
+});

@@ -38,6 +38,19 @@ describe("operator-tool demo", () => {
   });
 });
 
+describe("operator-tool demo --flight-file", () => {
+  it("demos the operator's own flight", async () => {
+    const run = await runOperatorTool(
+      ["demo", "--flight-file", join(REPO_ROOT, "examples/flights/kyiv-survey.json")],
+      { timeoutMs: 120_000 },
+    );
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(run.stdout).toContain("Flights API   http://127.0.0.1:");
+    expect(run.stdout).toContain("(flight F-2024-0042)");
+    expect(run.stdout).toMatch(/demo finished: first run success, second run no-op/);
+  });
+});
+
 /** `$ operator-tool …` lines of every ```sh runnable block in the docs. */
 function runnableExamples(): Array<{ file: string; args: string[] }> {
   const files = [

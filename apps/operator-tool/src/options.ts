@@ -102,6 +102,10 @@ export function downloadOptions(): Option[] {
       .argParser(nonNegativeNumber)
       .helpGroup(GROUPS.tiles),
     new Option(
+      "--user-agent <text>",
+      "User-Agent for tile requests, for providers that ask you to identify (default operator-tool/<version>)",
+    ).helpGroup(GROUPS.tiles),
+    new Option(
       "--allow-absent",
       "succeed even when the provider has no imagery (404/204) for some tiles",
     ).helpGroup(GROUPS.tiles),

@@ -37,7 +37,7 @@ export async function runTileDownload(
         zooms: job.zooms,
         bufferM: job.bounds.bufferM,
       },
-      userAgent: userAgent(),
+      userAgent: ctx.option("userAgent") ?? userAgent(),
       concurrency: ctx.option("concurrency"),
       maxRequestsPerSecond: ctx.option("maxRps"),
       blankTileSha256: ctx.option("blankTileSha256"),

@@ -27,6 +27,7 @@ export const configFileSchema = z.strictObject({
   maxTiles: positiveInt.optional(),
   concurrency: positiveInt.max(256).optional(),
   maxRps: z.number().min(0).optional(),
+  userAgent: z.string().min(1).max(200).optional(),
   satelliteProviderSubdomains: z.array(z.string().min(1)).min(1).optional(),
   blankTileSha256: z.array(z.string().regex(/^[0-9a-f]{64}$/)).optional(),
   stagingRoot: z.string().min(1).optional(),
