@@ -82,7 +82,7 @@ export async function receiveFiles(root: string, input: Readable): Promise<Recei
   mkdirSync(root, { recursive: true });
   const manifest = listReceivedFiles(root);
   const reader = new FrameReader(input);
-  const writer = new PipelinedAtomicWriter();
+  const writer = new PipelinedAtomicWriter({ maxInFlight: 64 });
   const createdDirs = new Set<string>();
   let received = 0;
   let bytes = 0;

@@ -229,7 +229,7 @@ export async function downloadTiles(options: DownloadTilesOptions): Promise<Down
     connect: { timeout: Math.min(settings.requestTimeoutMs, 10_000) },
   });
   const createdDirs = new Set<string>();
-  const writer = new PipelinedAtomicWriter({ fsync: options.fsync !== false });
+  const writer = new PipelinedAtomicWriter({ maxInFlight: 64, fsync: options.fsync !== false });
 
   async function fetchTile(url: string): Promise<FetchOutcome> {
     let response: Awaited<ReturnType<typeof request>>;
