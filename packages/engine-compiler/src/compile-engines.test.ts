@@ -251,6 +251,22 @@ describe("compileEngines: what the anchors get wrong", () => {
     expect(report.results[0]!.reasons).toEqual(["onnx-changed"]);
   });
 
+  it("an unchanged ONNX is not hashed again; any touch of the file makes it hashed (and compared) anew", async () => {
+    const first = await run(corpus(["dinov2_vpr"]));
+    const recordPath = `${first.report.results[0]!.enginePath}.build.json`;
+    const record = JSON.parse(readFileSync(recordPath, "utf8")) as {
+      onnxSha256: string;
+      onnxFileStat: object;
+    };
+    expect(record.onnxFileStat).toMatchObject({ size: expect.any(Number), ino: expect.any(Number) });
+    // Plant a different digest: if the file were hashed again, the engine would be rebuilt.
+    writeFileSync(recordPath, JSON.stringify({ ...record, onnxSha256: "f".repeat(64) }));
+    expect((await run(corpus(["dinov2_vpr"]))).report.results[0]!.outcome).toBe("reused");
+    const { utimesSync } = await import("node:fs");
+    utimesSync(join(temp.path, "dinov2_vpr.onnx"), new Date(), new Date(Date.now() + 5_000));
+    expect((await run(corpus(["dinov2_vpr"]))).report.results[0]!.reasons).toEqual(["onnx-changed"]);
+  });
+
   it("changed build parameters rebuild (build-parameters-changed)", async () => {
     await run(corpus(["dinov2_vpr"]));
     const bigger = parseCorpus({ workspaceMb: 8192, backbones: corpus(["dinov2_vpr"]).backbones });

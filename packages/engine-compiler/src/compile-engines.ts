@@ -7,8 +7,13 @@ import { missingModelFiles } from "./corpus.js";
 import {
   BUILD_RECORD_SCHEMA,
   type BuildInputs,
+  type BuildRecord,
   buildRecordPath,
+  type FileIdentity,
+  fileIdentity,
   fileSize,
+  readBuildRecord,
+  sameIdentity,
   sha256OfFile,
   sidecarPath,
   writeBuildRecord,
@@ -117,7 +122,12 @@ export async function compileEngines(options: CompileEnginesOptions): Promise<Co
     };
     results.push(result);
     try {
-      const inputs = await buildInputs(backbone, corpus.workspaceMb, host);
+      const { inputs, onnxFileStat } = await buildInputs(
+        backbone,
+        corpus.workspaceMb,
+        host,
+        await readBuildRecord(enginePath),
+      );
       const forced =
         options.force === true ||
         (Array.isArray(options.force) && options.force.includes(backbone.modelName));
@@ -172,6 +182,7 @@ export async function compileEngines(options: CompileEnginesOptions): Promise<Co
         ortVersion: host.backend === "onnxruntime" ? host.ortVersion : undefined,
         builtAt: new Date().toISOString(),
         compileDurationS: durationS,
+        onnxFileStat,
       });
       Object.assign(result, { outcome: "built", sha256, bytes, compileDurationS: Math.max(durationS, 1e-6) });
       logger?.info(
@@ -201,21 +212,39 @@ export async function compileEngines(options: CompileEnginesOptions): Promise<Co
   return { report: report(failure), error: failure, pruned };
 }
 
-async function buildInputs(backbone: Backbone, workspaceMb: number, host: HostInfo): Promise<BuildInputs> {
+/**
+ * What this engine would be built from. The ONNX digest is the expensive part
+ * (hundreds of MB): it is reused from the build record while the file's
+ * identity (size, inode, mtime, ctime) is unchanged, and computed otherwise.
+ */
+async function buildInputs(
+  backbone: Backbone,
+  workspaceMb: number,
+  host: HostInfo,
+  record: BuildRecord | undefined,
+): Promise<{ inputs: BuildInputs; onnxFileStat: FileIdentity }> {
+  const onnxFileStat = await fileIdentity(backbone.onnxPath);
+  const onnxSha256 =
+    record !== undefined && sameIdentity(record.onnxFileStat, onnxFileStat)
+      ? record.onnxSha256
+      : await sha256OfFile(backbone.onnxPath);
   return {
-    backend: host.backend,
-    modelName: backbone.modelName,
-    onnxSha256: await sha256OfFile(backbone.onnxPath),
-    precision: backbone.precision,
-    inputName: backbone.inputName,
-    inputShape: backbone.inputShape,
-    workspaceMb,
-    builderFlags:
-      host.backend === "tensorrt" ? trtexecBuilderFlags(backbone, workspaceMb) : ONNXRUNTIME_BUILDER_FLAGS,
-    calibrationSha256:
-      backbone.calibrationPath === undefined
-        ? undefined
-        : await sha256OfFile(backbone.calibrationPath).catch(() => undefined),
+    onnxFileStat,
+    inputs: {
+      backend: host.backend,
+      modelName: backbone.modelName,
+      onnxSha256,
+      precision: backbone.precision,
+      inputName: backbone.inputName,
+      inputShape: backbone.inputShape,
+      workspaceMb,
+      builderFlags:
+        host.backend === "tensorrt" ? trtexecBuilderFlags(backbone, workspaceMb) : ONNXRUNTIME_BUILDER_FLAGS,
+      calibrationSha256:
+        backbone.calibrationPath === undefined
+          ? undefined
+          : await sha256OfFile(backbone.calibrationPath).catch(() => undefined),
+    },
   };
 }
 

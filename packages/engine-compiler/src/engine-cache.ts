@@ -32,6 +32,34 @@ export interface BuildRecord extends BuildInputs {
   ortVersion: string | undefined;
   builtAt: string;
   compileDurationS: number;
+  /** The ONNX file's identity when it was hashed: lets a later run skip re-hashing an unchanged file. */
+  onnxFileStat?: FileIdentity;
+}
+
+/**
+ * Size, inode and change times. Any rewrite or replacement of the file changes
+ * ctime (which no user tool can set back), so a match means the same bytes.
+ */
+export interface FileIdentity {
+  size: number;
+  ino: number;
+  mtimeMs: number;
+  ctimeMs: number;
+}
+
+export async function fileIdentity(path: string): Promise<FileIdentity> {
+  const info = await stat(path);
+  return { size: info.size, ino: info.ino, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs };
+}
+
+export function sameIdentity(a: FileIdentity | undefined, b: FileIdentity): boolean {
+  return (
+    a !== undefined &&
+    a.size === b.size &&
+    a.ino === b.ino &&
+    a.mtimeMs === b.mtimeMs &&
+    a.ctimeMs === b.ctimeMs
+  );
 }
 
 export const sidecarPath = (enginePath: string) => `${enginePath}.sha256`;
