@@ -225,15 +225,7 @@ Examples:
       "after",
       "\nExamples:\n  $ operator-tool runs watch\n  $ operator-tool runs watch 20261122T071500Z-ab12cd --json\n",
     )
-    .action(async (runId: string | undefined, _options: unknown, command: Command) => {
-      const raw = command.optsWithGlobals<RawCommandOptions>();
-      const [{ createContext }, { runsWatch }] = await Promise.all([
-        import("./context.js"),
-        import("./commands/runs.js"),
-      ]);
-      const ctx = await createContext(raw);
-      io.onResult(await runsWatch(ctx, runId), ctx);
-    });
+    .action(action(io, async () => (await import("./commands/runs.js")).runsWatch));
 
   program
     .command("demo")
@@ -280,9 +272,11 @@ export interface ProgramIo {
   onResult(result: CommandResult, ctx: CommandContext): void;
 }
 
+/** Commander calls actions with (...positionals, options, command); positionals land in `options.args`. */
 function action<O>(io: ProgramIo, load: () => Promise<Handler<O>>) {
-  return async (_options: unknown, command: Command): Promise<void> => {
-    const raw = command.optsWithGlobals<RawCommandOptions & O>();
+  return async (...received: unknown[]): Promise<void> => {
+    const command = received.at(-1) as Command;
+    const raw = { ...command.optsWithGlobals<RawCommandOptions & O>(), args: received.slice(0, -2) };
     const [{ createContext }, handler] = await Promise.all([import("./context.js"), load()]);
     const ctx = await createContext(raw);
     io.onResult(await handler(ctx, raw), ctx);

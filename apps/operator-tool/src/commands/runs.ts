@@ -27,9 +27,9 @@ function describe(r: RunStatus): string {
  * Follows a run from another terminal: prints each phase transition as it is
  * written to status.json, until the run ends; exits with the run's exit code.
  */
-export async function runsWatch(ctx: CommandContext, runIdArg: string | undefined): Promise<CommandResult> {
+export async function runsWatch(ctx: CommandContext, options: { args: unknown[] }): Promise<CommandResult> {
   const stagingRoot = ctx.option("stagingRoot");
-  const runId = runIdArg ?? listRunIds(stagingRoot)[0];
+  const runId = (options.args[0] as string | undefined) ?? listRunIds(stagingRoot)[0];
   if (runId === undefined)
     throw new InvalidArgumentError(`no runs under ${stagingRoot}`, {
       hint: "start one with `operator-tool build-cache`",
