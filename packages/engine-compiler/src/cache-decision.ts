@@ -30,6 +30,8 @@ export interface DecideOptions {
   /** The host's full TensorRT version, compared with the one the engine was built by. */
   hostTensorrtFull: string | undefined;
   forced: boolean;
+  /** The build record when the caller has already read it; read here otherwise. */
+  record?: BuildRecord | undefined;
 }
 
 /**
@@ -47,7 +49,10 @@ export async function decide(options: DecideOptions): Promise<CacheDecision> {
     reasons.push("no-engine");
     return { action: "build", reasons };
   }
-  const [sidecar, record] = await Promise.all([readSidecar(enginePath), readBuildRecord(enginePath)]);
+  const [sidecar, record] = await Promise.all([
+    readSidecar(enginePath),
+    "record" in options ? options.record : readBuildRecord(enginePath),
+  ]);
   if (sidecar === undefined) reasons.push("no-sidecar");
   // An engine without its record was renamed in but never finished (or came from elsewhere).
   if (record === undefined) reasons.push("previous-build-incomplete");

@@ -122,12 +122,8 @@ export async function compileEngines(options: CompileEnginesOptions): Promise<Co
     };
     results.push(result);
     try {
-      const { inputs, onnxFileStat } = await buildInputs(
-        backbone,
-        corpus.workspaceMb,
-        host,
-        await readBuildRecord(enginePath),
-      );
+      const record = await readBuildRecord(enginePath);
+      const { inputs, onnxFileStat } = await buildInputs(backbone, corpus.workspaceMb, host, record);
       const forced =
         options.force === true ||
         (Array.isArray(options.force) && options.force.includes(backbone.modelName));
@@ -136,6 +132,7 @@ export async function compileEngines(options: CompileEnginesOptions): Promise<Co
         inputs,
         hostTensorrtFull: host.tensorrtFull,
         forced,
+        record,
       });
       if (
         decision.action === "build" &&
