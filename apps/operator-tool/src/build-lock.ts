@@ -104,7 +104,13 @@ export async function acquireBuildLock(options: {
     });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "ELOCKED") throw error;
-    const holder = readLockStatus(options.stagingRoot);
+    // The holder writes its owner record just after taking the lock: give it a
+    // moment, so the message can name who holds it.
+    let holder = readLockStatus(options.stagingRoot);
+    for (let waited = 0; holder.owner === undefined && waited < 2_000; waited += 50) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      holder = readLockStatus(options.stagingRoot);
+    }
     throw new LockHeldError(describeHolder(holder, options.stagingRoot), holderHint(holder));
   }
 
