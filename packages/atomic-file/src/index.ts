@@ -8,4 +8,9 @@ export {
   writeFileAtomic,
   writeJsonAtomic,
 } from "./atomic-file.js";
-export { PipelinedAtomicWriter } from "./pipelined-writer.js";
+export type {
+  CommittedFile,
+  PipelinedAtomicWriterOptions,
+  PipelinedWriteOptions,
+} from "./pipelined-writer.js";
+export { PipelinedAtomicWriter, PipelinedWriteError } from "./pipelined-writer.js";

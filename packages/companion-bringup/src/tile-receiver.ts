@@ -5,6 +5,7 @@ import type { Readable } from "node:stream";
 import {
   isTempFile,
   PipelinedAtomicWriter,
+  type PipelinedWriteError,
   removeStaleTempFiles,
   writeJsonAtomic,
 } from "@operator-tool/atomic-file";
@@ -82,11 +83,11 @@ export async function receiveFiles(root: string, input: Readable): Promise<Recei
   mkdirSync(root, { recursive: true });
   const manifest = listReceivedFiles(root);
   const reader = new FrameReader(input);
-  const writer = new PipelinedAtomicWriter({ maxInFlight: 64 });
+  const writer = new PipelinedAtomicWriter();
   const createdDirs = new Set<string>();
   let received = 0;
   let bytes = 0;
-  let writeError: Error | undefined;
+  let writeError: TileSyncError | undefined;
   let sinceFlush = 0;
   // The manifest holds only committed files, so it can be saved without waiting for the writer.
   const saveManifest = async () => {
@@ -105,12 +106,6 @@ export async function receiveFiles(root: string, input: Readable): Promise<Recei
         );
       }
       const body = await reader.body(header.bytes);
-      const digest = createHash("sha256").update(body).digest("hex");
-      if (digest !== header.sha256) {
-        throw new TileSyncError(
-          `${header.path} arrived with sha256 ${digest}, expected ${header.sha256}; not written`,
-        );
-      }
       const abs = join(root, header.path);
       const dir = dirname(abs);
       if (!createdDirs.has(dir)) {
@@ -118,25 +113,31 @@ export async function receiveFiles(root: string, input: Readable): Promise<Recei
         createdDirs.add(dir);
       }
       const path = header.path;
-      await writer.write(abs, body, (error) => {
-        if (error !== undefined) {
-          writeError ??= error;
-          return;
-        }
-        const info = statSync(abs, { throwIfNoEntry: false });
-        manifest[path] = { bytes: body.length, sha256: digest, mtimeMs: info?.mtimeMs ?? 0 };
-      });
-      if (writeError !== undefined)
-        throw new TileSyncError(`cannot write ${header.path}: ${writeError.message}`);
+      // The writer thread checks the digest before anything is written.
+      await writer.write(
+        abs,
+        body,
+        (error, committed) => {
+          if (committed === undefined) {
+            writeError ??=
+              (error as PipelinedWriteError).code === "EDIGEST"
+                ? new TileSyncError(`${path} arrived with ${error?.message}`)
+                : new TileSyncError(`cannot write ${path}: ${error?.message}`);
+            return;
+          }
+          manifest[path] = { bytes: body.length, sha256: committed.sha256, mtimeMs: committed.mtimeMs };
+        },
+        { expectedSha256: header.sha256 },
+      );
+      if (writeError !== undefined) throw writeError;
       received++;
       bytes += body.length;
       if (++sinceFlush >= 2000) await saveManifest();
     }
   } finally {
-    await writer.drain();
+    await writer.close();
     await saveManifest();
   }
-  if (writeError !== undefined)
-    throw new TileSyncError(`cannot write a received file: ${(writeError as Error).message}`);
+  if (writeError !== undefined) throw writeError;
   return { received, bytes };
 }

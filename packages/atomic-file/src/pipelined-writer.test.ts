@@ -1,0 +1,154 @@
+import { spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { makeTempDir } from "@operator-tool/test-helpers";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { isTempFile, removeStaleTempFiles } from "./atomic-file.js";
+import { type CommittedFile, PipelinedAtomicWriter, PipelinedWriteError } from "./pipelined-writer.js";
+
+let temp: ReturnType<typeof makeTempDir>;
+beforeEach(() => {
+  temp = makeTempDir();
+});
+afterEach(() => temp.cleanup());
+
+const sha256 = (data: Uint8Array) => createHash("sha256").update(data).digest("hex");
+const body = (i: number, size = 3000) => Buffer.alloc(size, i % 251);
+
+/** Writes `count` files through `writer`; resolves with what each callback saw. */
+async function writeMany(writer: PipelinedAtomicWriter, dir: string, count: number) {
+  const seen = new Map<string, { error?: Error; committed?: CommittedFile }>();
+  for (let i = 0; i < count; i++) {
+    const path = join(dir, `${i}.bin`);
+    await writer.write(path, body(i), (error, committed) => seen.set(path, { error, committed }));
+  }
+  await writer.close();
+  return seen;
+}
+
+describe("PipelinedAtomicWriter", () => {
+  for (const durability of ["group", "file"] as const) {
+    it(`commits every file whole, with its sha256 and mtime (${durability} durability)`, async () => {
+      const writer = new PipelinedAtomicWriter({ durability, groupMaxFiles: 16, maxInFlight: 40 });
+      const seen = await writeMany(writer, temp.path, 300);
+      expect(seen.size).toBe(300);
+      for (const [path, { error, committed }] of seen) {
+        expect(error).toBeUndefined();
+        const data = readFileSync(path);
+        expect(committed?.sha256).toBe(sha256(data));
+        expect(committed?.mtimeMs).toBe(statSync(path).mtimeMs);
+      }
+      expect(readFileSync(join(temp.path, "7.bin"))).toEqual(body(7));
+      expect(readdirSync(temp.path).filter(isTempFile)).toEqual([]);
+    });
+  }
+
+  it("without fsync still renames atomically and reports digests", async () => {
+    const seen = await writeMany(new PipelinedAtomicWriter({ fsync: false }), temp.path, 50);
+    expect([...seen.values()].every((s) => s.committed !== undefined)).toBe(true);
+    expect(readdirSync(temp.path)).toHaveLength(50);
+  });
+
+  it("refuses a body whose digest is not the expected one, and writes nothing for it", async () => {
+    const writer = new PipelinedAtomicWriter();
+    const outcomes: Array<Error | undefined> = [];
+    const good = body(1);
+    await writer.write(join(temp.path, "good"), good, (e) => outcomes.push(e), {
+      expectedSha256: sha256(good),
+    });
+    await writer.write(join(temp.path, "bad"), body(2), (e) => outcomes.push(e), {
+      expectedSha256: "0".repeat(64),
+    });
+    await writer.close();
+    expect(outcomes).toHaveLength(2);
+    const failure = outcomes.find((e) => e !== undefined) as PipelinedWriteError;
+    expect(failure).toBeInstanceOf(PipelinedWriteError);
+    expect(failure.code).toBe("EDIGEST");
+    expect(failure.message).toMatch(/^sha256 [0-9a-f]{64}, expected 0{64}; not written$/);
+    expect(readdirSync(temp.path)).toEqual(["good"]);
+  });
+
+  it("reports a filesystem error for the one file, and the others still land", async () => {
+    const writer = new PipelinedAtomicWriter();
+    const errors: Array<string | undefined> = [];
+    await writer.write(join(temp.path, "missing-dir", "x"), body(1), (e) =>
+      errors.push((e as PipelinedWriteError)?.code),
+    );
+    await writer.write(join(temp.path, "ok"), body(2), (e) => errors.push((e as PipelinedWriteError)?.code));
+    await writer.close();
+    expect(errors.sort()).toEqual(["ENOENT", undefined]);
+    expect(readdirSync(temp.path)).toEqual(["ok"]);
+  });
+
+  it("takes a transferred buffer's memory instead of copying it, and leaves a slice of a larger buffer alone", async () => {
+    const writer = new PipelinedAtomicWriter();
+    const owned = Buffer.from(new Uint8Array(body(3)).buffer);
+    const shared = Buffer.alloc(100, 9);
+    const slice = shared.subarray(10, 20);
+    await writer.write(join(temp.path, "owned"), owned, () => undefined, { transfer: true });
+    await writer.write(join(temp.path, "slice"), slice, () => undefined, { transfer: true });
+    await writer.close();
+    expect(owned.byteLength).toBe(0);
+    expect(shared.byteLength).toBe(100);
+    expect(readFileSync(join(temp.path, "owned"))).toEqual(body(3));
+    expect(readFileSync(join(temp.path, "slice"))).toEqual(Buffer.alloc(10, 9));
+  });
+
+  it("falls back to one fsync per file where `sync -f` cannot run", () => {
+    // A child with an empty PATH finds no `sync`; every file must still land.
+    const dir = join(temp.path, "out");
+    mkdirSync(dir);
+    const script = `
+      import { PipelinedAtomicWriter } from ${JSON.stringify(new URL("../dist/index.js", import.meta.url).href)};
+      const writer = new PipelinedAtomicWriter({ durability: "group", groupMaxFiles: 8 });
+      let ok = 0;
+      for (let i = 0; i < 40; i++)
+        await writer.write(${JSON.stringify(dir)} + "/" + i, Buffer.alloc(500, i), (e) => { if (e) throw e; ok++; });
+      await writer.close();
+      console.log(ok);
+    `;
+    const result = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
+      env: { PATH: "" },
+      encoding: "utf8",
+    });
+    expect(result.stderr).toBe("");
+    expect(result.stdout.trim()).toBe("40");
+    expect(readdirSync(dir)).toHaveLength(40);
+  });
+
+  it("a kill -9 mid-stream leaves only whole files in place; the sweep removes the temp files", async () => {
+    const dir = join(temp.path, "out");
+    mkdirSync(dir);
+    // Large groups and a long delay keep many files between write and rename when the kill lands.
+    const script = `
+      import { PipelinedAtomicWriter } from ${JSON.stringify(new URL("../dist/index.js", import.meta.url).href)};
+      const writer = new PipelinedAtomicWriter({ groupMaxFiles: 64 });
+      let committed = 0;
+      for (let i = 0; ; i++)
+        await writer.write(${JSON.stringify(dir)} + "/" + i, Buffer.alloc(64 * 1024, i % 251), () => {
+          if (++committed === 200) process.stdout.write("committed\\n");
+        });
+    `;
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    const exited = new Promise((r) => child.once("exit", r));
+    await new Promise<void>((resolve) => child.stdout.once("data", () => resolve()));
+    child.kill("SIGKILL");
+    await exited;
+
+    const names = readdirSync(dir);
+    const finals = names.filter((n) => !isTempFile(n));
+    expect(names.some(isTempFile), "the kill should land while files wait for their group's sync").toBe(true);
+    expect(finals.length).toBeGreaterThanOrEqual(200);
+    // Buffer.equals: toEqual on thousands of 64 KiB buffers would crawl.
+    const damaged = finals.filter(
+      (name) => !readFileSync(join(dir, name)).equals(Buffer.alloc(64 * 1024, Number(name) % 251)),
+    );
+    expect(damaged).toEqual([]);
+    await removeStaleTempFiles(dir);
+    expect(readdirSync(dir).filter(isTempFile)).toEqual([]);
+    expect(existsSync(join(dir, finals[0]!))).toBe(true);
+  });
+});

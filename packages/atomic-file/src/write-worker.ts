@@ -1,0 +1,196 @@
+// Runs inside a worker thread of `PipelinedAtomicWriter`. Files are written
+// with plain synchronous syscalls on this thread: handing every open, write,
+// fsync, close and rename to libuv's pool costs a thread wake-up per call,
+// which at tens of thousands of tiles outweighed the work itself.
+//
+// Durability comes in groups where the system allows it: the temp files of a
+// group are written, one syncfs(2) (`sync -f`) makes all of them durable at
+// once, and only then are they renamed into place. A file is never renamed
+// before its data is on disk, exactly as with one fsync per file, but the
+// filesystem commits its journal once per group instead of once per file.
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import {
+  accessSync,
+  closeSync,
+  constants,
+  fstatSync,
+  fsyncSync,
+  openSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
+import { delimiter, join } from "node:path";
+import { parentPort, workerData } from "node:worker_threads";
+
+export interface WriteJob {
+  id: number;
+  path: string;
+  temp: string;
+  data: Uint8Array;
+  /** When set, a body with another digest is refused before anything is written. */
+  expectedSha256: string | undefined;
+}
+
+export interface WriteOutcome {
+  id: number;
+  sha256: string;
+  mtimeMs: number;
+  error: { message: string; code: string | undefined } | undefined;
+}
+
+export interface WriterThreadSettings {
+  /** `none`: rename without syncing; `file`: fsync each file; `group`: one syncfs per group. */
+  durability: "none" | "file" | "group";
+  groupMaxFiles: number;
+  groupMaxBytes: number;
+  /**
+   * How long a partial group waits for more files before it is committed:
+   * each group costs a process spawn, so a group should span a fair slice of
+   * a download, not one network round trip.
+   */
+  groupDelayMs: number;
+}
+
+interface WrittenFile {
+  job: WriteJob;
+  sha256: string;
+  mtimeMs: number;
+}
+
+const settings = workerData as WriterThreadSettings;
+let durability = settings.durability;
+let group: WrittenFile[] = [];
+let groupBytes = 0;
+let groupTimer: NodeJS.Timeout | undefined;
+let outbox: WriteOutcome[] = [];
+
+function failure(id: number, sha256: string, error: unknown): WriteOutcome {
+  const { message, code } = error as NodeJS.ErrnoException;
+  return { id, sha256, mtimeMs: 0, error: { message, code } };
+}
+
+function removeQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // never created, or gone already
+  }
+}
+
+/** Writes the temp file (fsynced when durability is per file); returns what is left to do. */
+function writeTemp(job: WriteJob): WrittenFile | WriteOutcome {
+  const sha256 = createHash("sha256").update(job.data).digest("hex");
+  if (job.expectedSha256 !== undefined && sha256 !== job.expectedSha256) {
+    const message = `sha256 ${sha256}, expected ${job.expectedSha256}; not written`;
+    return { id: job.id, sha256, mtimeMs: 0, error: { message, code: "EDIGEST" } };
+  }
+  let fd: number | undefined;
+  try {
+    fd = openSync(job.temp, "wx", 0o644);
+    for (let offset = 0; offset < job.data.length; )
+      offset += writeSync(fd, job.data, offset, job.data.length - offset);
+    if (durability === "file") fsyncSync(fd);
+    const { mtimeMs } = fstatSync(fd);
+    closeSync(fd);
+    return { job, sha256, mtimeMs };
+  } catch (error) {
+    if (fd !== undefined) closeSync(fd);
+    removeQuietly(job.temp);
+    return failure(job.id, sha256, error);
+  }
+}
+
+function rename(file: WrittenFile): WriteOutcome {
+  try {
+    renameSync(file.job.temp, file.job.path);
+    return { id: file.job.id, sha256: file.sha256, mtimeMs: file.mtimeMs, error: undefined };
+  } catch (error) {
+    removeQuietly(file.job.temp);
+    return failure(file.job.id, file.sha256, error);
+  }
+}
+
+/** Makes every file of the group durable: one syncfs, or one fsync each where syncfs is unavailable. */
+function syncGroup(files: WrittenFile[]): void {
+  if (durability === "group") {
+    const sync = findSync();
+    if (sync !== undefined && spawnSync(sync, ["-f", files[0]!.job.temp], { stdio: "ignore" }).status === 0)
+      return;
+    durability = "file"; // no working `sync -f` here: one fsync per file from now on
+  }
+  for (const file of files) {
+    const fd = openSync(file.job.temp, "r+");
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+function commitGroup(): void {
+  if (groupTimer !== undefined) clearTimeout(groupTimer);
+  groupTimer = undefined;
+  const files = group;
+  group = [];
+  groupBytes = 0;
+  if (files.length === 0) return;
+  try {
+    syncGroup(files);
+    for (const file of files) outbox.push(rename(file));
+  } catch (error) {
+    for (const file of files) {
+      removeQuietly(file.job.temp);
+      outbox.push(failure(file.job.id, file.sha256, error));
+    }
+  }
+  sendOutcomes();
+}
+
+function sendOutcomes(): void {
+  if (outbox.length === 0) return;
+  parentPort?.postMessage(outbox);
+  outbox = [];
+}
+
+/** Where `sync` lives, looked up once: a PATH search per group costs several failed execs. */
+let syncCommand: string | undefined;
+function findSync(): string | undefined {
+  if (syncCommand === undefined) {
+    const dirs = (process.env.PATH ?? "/usr/bin:/bin").split(delimiter).filter((d) => d !== "");
+    syncCommand = dirs.map((d) => join(d, "sync")).find((p) => accessible(p)) ?? "";
+  }
+  return syncCommand === "" ? undefined : syncCommand;
+}
+
+function accessible(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A message is either files to write or a request to commit the open group now (the writer is draining). */
+parentPort?.on("message", (jobs: WriteJob[] | "flush") => {
+  if (jobs === "flush") {
+    commitGroup();
+    return;
+  }
+  for (const job of jobs) {
+    const written = writeTemp(job);
+    if (!("job" in written)) outbox.push(written);
+    else if (durability !== "group") outbox.push(rename(written));
+    else {
+      group.push(written);
+      groupBytes += job.data.length;
+      if (group.length >= settings.groupMaxFiles || groupBytes >= settings.groupMaxBytes) commitGroup();
+    }
+  }
+  sendOutcomes();
+  if (group.length > 0 && groupTimer === undefined)
+    groupTimer = setTimeout(commitGroup, settings.groupDelayMs);
+});
