@@ -122,13 +122,18 @@ Examples:
       "companion side of the tile sync: receive verified tiles on stdin (run by build-cache over SSH)",
     )
     .requiredOption("--root <dir>", "directory the tiles land in")
-    .option("--list", "print the files already here, with sha256, as JSON")
+    .option("--list", "print the files already here, with sha256, as JSON, and exit")
+    .option(
+      "--list-first",
+      "print that listing as the first line, then receive: the sender learns what to skip without a second session",
+    )
     .addHelpText(
       "after",
       `
 Examples:
   $ operator-tool tiles receive --root /var/cache/operator-tool/tiles/esri --list
   $ … | operator-tool tiles receive --root /var/cache/operator-tool/tiles/esri
+  $ … | operator-tool tiles receive --root /var/cache/operator-tool/tiles/esri --list-first
 `,
     )
     .action(action(io, async () => (await import("./commands/tiles-receive.js")).tilesReceive));

@@ -13,9 +13,14 @@ export interface FileHeader {
 
 export const SAFE_RELATIVE_PATH = /^(?!.*(?:^|\/)\.\.?(?:\/|$))[A-Za-z0-9_.-]+(?:\/[A-Za-z0-9_.-]+)*$/;
 
-/** Reads frames from a stream with bounded buffering. */
+/**
+ * Reads frames from a stream with bounded buffering. Incoming chunks are kept
+ * as they arrive and each file body is copied out once, into memory of its
+ * own (so it can move to a writer thread without another copy).
+ */
 export class FrameReader {
-  #buffer: Buffer = Buffer.alloc(0);
+  #chunks: Buffer[] = [];
+  #length = 0;
   #ended = false;
   #iterator: AsyncIterator<Buffer>;
 
@@ -30,34 +35,58 @@ export class FrameReader {
       this.#ended = true;
       return false;
     }
-    this.#buffer = this.#buffer.length === 0 ? next.value : Buffer.concat([this.#buffer, next.value]);
+    this.#chunks.push(next.value);
+    this.#length += next.value.length;
     return true;
+  }
+
+  /** Offset of the first newline in the buffered bytes, or -1. */
+  #newline(): number {
+    let offset = 0;
+    for (const chunk of this.#chunks) {
+      const at = chunk.indexOf(10);
+      if (at >= 0) return offset + at;
+      offset += chunk.length;
+    }
+    return -1;
+  }
+
+  /** Removes the first `bytes` buffered bytes into `out`. */
+  #take(bytes: number, out: Buffer): Buffer {
+    let filled = 0;
+    while (filled < bytes) {
+      const chunk = this.#chunks[0]!;
+      const n = Math.min(chunk.length, bytes - filled);
+      chunk.copy(out, filled, 0, n);
+      filled += n;
+      if (n === chunk.length) this.#chunks.shift();
+      else this.#chunks[0] = chunk.subarray(n);
+    }
+    this.#length -= bytes;
+    return out;
   }
 
   /** The next header, or undefined at a clean end; throws on a truncated stream. */
   async header(): Promise<FileHeader | { end: true } | undefined> {
     for (;;) {
-      const newline = this.#buffer.indexOf(10);
+      const newline = this.#newline();
       if (newline >= 0) {
-        const line = this.#buffer.subarray(0, newline).toString("utf8");
-        this.#buffer = this.#buffer.subarray(newline + 1);
-        return JSON.parse(line) as FileHeader | { end: true };
+        const line = this.#take(newline + 1, Buffer.allocUnsafe(newline + 1));
+        return JSON.parse(line.toString("utf8", 0, newline)) as FileHeader | { end: true };
       }
-      if (this.#buffer.length > 64 * 1024) throw new Error("a frame header is longer than 64 KiB");
+      if (this.#length > 64 * 1024) throw new Error("a frame header is longer than 64 KiB");
       if (!(await this.#fill())) {
-        if (this.#buffer.length === 0) return undefined;
+        if (this.#length === 0) return undefined;
         throw new Error("the stream ended inside a frame header");
       }
     }
   }
 
   async body(bytes: number): Promise<Buffer> {
-    while (this.#buffer.length < bytes) {
+    while (this.#length < bytes) {
       if (!(await this.#fill()))
-        throw new Error(`the stream ended ${bytes - this.#buffer.length} bytes short of a file`);
+        throw new Error(`the stream ended ${bytes - this.#length} bytes short of a file`);
     }
-    const body = this.#buffer.subarray(0, bytes);
-    this.#buffer = this.#buffer.subarray(bytes);
-    return Buffer.from(body);
+    return this.#take(bytes, Buffer.allocUnsafeSlow(bytes));
   }
 }

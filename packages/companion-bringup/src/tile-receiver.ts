@@ -28,6 +28,11 @@ export type Manifest = Record<string, ManifestEntry>;
  * landed after the last manifest flush, a kill, a hand copy) is hashed again.
  */
 export function listReceivedFiles(root: string): Manifest {
+  return scanReceivedFiles(root).files;
+}
+
+/** The listing, and whether it differs from the manifest on disk (so the manifest is worth rewriting). */
+function scanReceivedFiles(root: string): { files: Manifest; changed: boolean } {
   let manifest: Manifest = {};
   try {
     manifest = JSON.parse(readFileSync(join(root, MANIFEST), "utf8")) as Manifest;
@@ -35,6 +40,7 @@ export function listReceivedFiles(root: string): Manifest {
     manifest = {};
   }
   const out: Manifest = {};
+  let rehashed = 0;
   const walk = (dir: string) => {
     let names: string[];
     try {
@@ -54,18 +60,21 @@ export function listReceivedFiles(root: string): Manifest {
       }
       const rel = relative(root, abs);
       const known = manifest[rel];
-      out[rel] =
-        known !== undefined && known.bytes === info.size && known.mtimeMs === info.mtimeMs
-          ? known
-          : {
-              bytes: info.size,
-              mtimeMs: info.mtimeMs,
-              sha256: createHash("sha256").update(readFileSync(abs)).digest("hex"),
-            };
+      if (known !== undefined && known.bytes === info.size && known.mtimeMs === info.mtimeMs) {
+        out[rel] = known;
+        continue;
+      }
+      rehashed++;
+      out[rel] = {
+        bytes: info.size,
+        mtimeMs: info.mtimeMs,
+        sha256: createHash("sha256").update(readFileSync(abs)).digest("hex"),
+      };
     }
   };
   walk(root);
-  return out;
+  const changed = rehashed > 0 || Object.keys(out).length !== Object.keys(manifest).length;
+  return { files: out, changed };
 }
 
 export interface ReceiveResult {
@@ -79,9 +88,17 @@ export interface ReceiveResult {
  * keeps the manifest that makes the next listing cheap. A bad digest or a
  * truncated stream fails the whole receive; files already in place stay.
  */
-export async function receiveFiles(root: string, input: Readable): Promise<ReceiveResult> {
+export async function receiveFiles(
+  root: string,
+  input: Readable,
+  options: {
+    /** Called with the listing before any input is read (the sender decides what to send from it). */
+    onListing?: ((files: Manifest) => void) | undefined;
+  } = {},
+): Promise<ReceiveResult> {
   mkdirSync(root, { recursive: true });
-  const manifest = listReceivedFiles(root);
+  const { files: manifest, changed } = scanReceivedFiles(root);
+  options.onListing?.(manifest);
   const reader = new FrameReader(input);
   const writer = new PipelinedAtomicWriter();
   const createdDirs = new Set<string>();
@@ -125,18 +142,19 @@ export async function receiveFiles(root: string, input: Readable): Promise<Recei
                 : new TileSyncError(`cannot write ${path}: ${error?.message}`);
             return;
           }
-          manifest[path] = { bytes: body.length, sha256: committed.sha256, mtimeMs: committed.mtimeMs };
+          manifest[path] = { bytes: header.bytes, sha256: committed.sha256, mtimeMs: committed.mtimeMs };
         },
-        { expectedSha256: header.sha256 },
+        { expectedSha256: header.sha256, transfer: true },
       );
       if (writeError !== undefined) throw writeError;
       received++;
-      bytes += body.length;
+      bytes += header.bytes;
       if (++sinceFlush >= 2000) await saveManifest();
     }
   } finally {
     await writer.close();
-    await saveManifest();
+    // A session that received nothing and found the manifest current leaves it alone.
+    if (received > 0 || changed) await saveManifest();
   }
   if (writeError !== undefined) throw writeError;
   return { received, bytes };

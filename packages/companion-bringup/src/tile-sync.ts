@@ -1,6 +1,7 @@
 import { once } from "node:events";
-import { readFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import type { Readable } from "node:stream";
 import type { CompanionConnection } from "./connection.js";
 import { TileSyncError } from "./errors.js";
 import { shellQuote } from "./shell-quote.js";
@@ -44,23 +45,40 @@ export interface SyncResult {
 export async function syncTiles(options: SyncTilesOptions): Promise<SyncResult> {
   const started = Date.now();
   const { connection, remoteRoot } = options;
-  const receive = `${options.remoteCommand} tiles receive --root ${shellQuote(remoteRoot)}`;
-  const listing = await connection.run(`${receive} --list`);
-  if (listing.code !== 0) {
-    throw new TileSyncError(
-      `listing the companion's tiles failed (exit ${listing.code ?? listing.signal}): ${lastLine(listing.stderr)}`,
-      {
-        hint: "check `operator-tool tiles receive` runs on the companion (--remote-command)",
-      },
-    );
-  }
+  // One session: the receiver lists what it holds on its first stdout line,
+  // then reads the stream, so skipping what is there costs no second start
+  // of operator-tool on the companion.
+  const remote = await connection.exec(
+    `${options.remoteCommand} tiles receive --root ${shellQuote(remoteRoot)} --list-first`,
+  );
+  const stderr: Buffer[] = [];
+  remote.stderr.on("data", (d: Buffer) => stderr.push(d));
+  let streamError: Error | undefined;
+  remote.stdin.on("error", (error: Error) => {
+    streamError = error;
+  });
+  const onAbort = () => remote.close();
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  const listingLine = await firstLine(remote.stdout, remote.exit);
+  remote.stdout.resume(); // the rest (the receiver's summary) is not needed
   let present: Record<string, { sha256: string }>;
   try {
-    present = (JSON.parse(lastLine(listing.stdout)) as { files: Record<string, { sha256: string }> }).files;
+    if (listingLine === undefined) throw new Error("no listing");
+    present = (JSON.parse(listingLine) as { files: Record<string, { sha256: string }> }).files;
+    if (typeof present !== "object" || present === null) throw new Error("no files");
   } catch {
+    options.signal?.removeEventListener("abort", onAbort);
+    options.signal?.throwIfAborted();
+    remote.stdin.destroy();
+    const status = await remote.exit;
+    const why = lastLine(Buffer.concat(stderr).toString("utf8"));
     throw new TileSyncError(
-      `the companion's tile listing is not the JSON operator-tool expects (got ${JSON.stringify(listing.stdout.slice(0, 120))}, ${listing.stdout.length} bytes; stderr ${JSON.stringify(lastLine(listing.stderr).slice(0, 200))})`,
-      { hint: "update operator-tool on the companion" },
+      listingLine === undefined
+        ? `listing the companion's tiles failed (exit ${status.code ?? status.signal}): ${why}`
+        : `the companion's tile listing is not the JSON operator-tool expects (got ${JSON.stringify(listingLine.slice(0, 120))}; stderr ${JSON.stringify(why.slice(0, 200))})`,
+      {
+        hint: "check that an operator-tool with `tiles receive --list-first` runs on the companion (--remote-command); update it if not",
+      },
     );
   }
   const toSend = options.files.filter((f) => present[f.path]?.sha256 !== f.sha256);
@@ -71,49 +89,50 @@ export async function syncTiles(options: SyncTilesOptions): Promise<SyncResult> 
     bytesSent: 0,
     durationMs: 0,
   };
-  if (toSend.length === 0) {
-    result.durationMs = Date.now() - started;
-    return result;
-  }
-
-  const remote = await connection.exec(receive);
-  const stdout: Buffer[] = [];
-  const stderr: Buffer[] = [];
-  remote.stdout.on("data", (d: Buffer) => stdout.push(d));
-  remote.stderr.on("data", (d: Buffer) => stderr.push(d));
-  let streamError: Error | undefined;
-  remote.stdin.on("error", (error: Error) => {
-    streamError = error;
-  });
-  const onAbort = () => remote.close();
-  options.signal?.addEventListener("abort", onAbort, { once: true });
   try {
-    // Read ahead a few files so disk reads overlap the (encrypted) stream.
-    const reads = new Map<number, Promise<Buffer>>();
-    const read = (i: number) => {
-      const file = toSend[i]!;
-      return readFile(join(options.localRoot, file.path)).catch((error: NodeJS.ErrnoException) => {
-        throw new TileSyncError(`cannot read ${file.path} from the local cache (${error.code})`, {
-          hint: "re-run `operator-tool tiles download` to repair the cache",
-        });
-      });
-    };
-    for (let i = 0; i < toSend.length; i++) {
-      options.signal?.throwIfAborted();
-      for (let ahead = i; ahead < Math.min(toSend.length, i + 16); ahead++)
-        if (!reads.has(ahead)) reads.set(ahead, read(ahead));
-      const file = toSend[i]!;
-      const body = await reads.get(i)!;
-      reads.delete(i);
-      const header: FileHeader = { path: file.path, bytes: body.length, sha256: file.sha256 };
-      const ok = remote.stdin.write(`${JSON.stringify(header)}\n`) && remote.stdin.write(body);
+    // Frames go out in batches of about 256 KiB: ssh2 encrypts and sends each
+    // write as its own packets, and a 20 KB tile plus its header line as two
+    // writes cost twice the packets of the data they carry. Files are read
+    // synchronously: a tile is small and in the page cache more often than
+    // not, and a thread-pool round trip per read cost more than the read.
+    let batch: Buffer[] = [];
+    let batchBytes = 0;
+    let batchFiles = 0;
+    let batchFileBytes = 0;
+    const flush = async () => {
+      const ok = remote.stdin.write(batch.length === 1 ? batch[0]! : Buffer.concat(batch, batchBytes));
+      batch = [];
+      batchBytes = 0;
       if (!ok) await Promise.race([once(remote.stdin, "drain"), remote.exit]);
+      if (streamError === undefined) {
+        result.sent += batchFiles;
+        result.bytesSent += batchFileBytes;
+        options.onProgress?.(result.sent, toSend.length, result.bytesSent);
+      }
+      batchFiles = 0;
+      batchFileBytes = 0;
+    };
+    for (const file of toSend) {
+      options.signal?.throwIfAborted();
+      let body: Buffer;
+      try {
+        body = readFileSync(join(options.localRoot, file.path));
+      } catch (error) {
+        throw new TileSyncError(
+          `cannot read ${file.path} from the local cache (${(error as NodeJS.ErrnoException).code})`,
+          { hint: "re-run `operator-tool tiles download` to repair the cache" },
+        );
+      }
+      const header: FileHeader = { path: file.path, bytes: body.length, sha256: file.sha256 };
+      const line = Buffer.from(`${JSON.stringify(header)}\n`);
+      batch.push(line, body);
+      batchBytes += line.length + body.length;
+      batchFiles++;
+      batchFileBytes += body.length;
+      if (batchBytes >= 256 * 1024) await flush();
       if (streamError !== undefined) break;
-      result.sent++;
-      result.bytesSent += body.length;
-      options.onProgress?.(result.sent, toSend.length, result.bytesSent);
     }
-    for (const pending of reads.values()) pending.catch(() => undefined);
+    if (batch.length > 0 && streamError === undefined) await flush();
     remote.stdin.end(`${JSON.stringify({ end: true })}\n`);
     const status = await remote.exit;
     options.signal?.throwIfAborted();
@@ -132,8 +151,30 @@ export async function syncTiles(options: SyncTilesOptions): Promise<SyncResult> 
     options.signal?.removeEventListener("abort", onAbort);
   }
   result.durationMs = Date.now() - started;
-  void stdout;
   return result;
+}
+
+/** The first line a stream prints, or undefined when it ends (or the process exits) before one. */
+async function firstLine(stream: Readable, exit: Promise<unknown>): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let resolveLine!: (line: string | undefined) => void;
+  const line = new Promise<string | undefined>((resolve) => {
+    resolveLine = resolve;
+  });
+  const onData = (chunk: Buffer) => {
+    const at = chunk.indexOf(10);
+    if (at < 0) {
+      chunks.push(chunk);
+      return;
+    }
+    chunks.push(chunk.subarray(0, at));
+    stream.off("data", onData);
+    resolveLine(Buffer.concat(chunks).toString("utf8"));
+  };
+  stream.on("data", onData);
+  stream.once("end", () => resolveLine(undefined));
+  void exit.then(() => setImmediate(() => resolveLine(undefined)));
+  return line;
 }
 
 function lastLine(text: string): string {

@@ -4,12 +4,15 @@ import type { CommandContext } from "../context.js";
 export interface TilesReceiveOptions {
   root: string;
   list?: boolean;
+  listFirst?: boolean;
 }
 
 /**
  * Companion side of the tile sync (run by the workstation over SSH): `--list`
  * prints what is here with digests; otherwise files stream in on stdin and
- * each is verified and written atomically.
+ * each is verified and written atomically. `--list-first` does both in one
+ * session: the listing goes out as the first stdout line, before any input
+ * is read.
  */
 export async function tilesReceive(
   ctx: CommandContext,
@@ -20,7 +23,12 @@ export async function tilesReceive(
     const files = listReceivedFiles(options.root);
     return { exitCode: 0, data: { files }, text: JSON.stringify({ files }) };
   }
-  const result = await receiveFiles(options.root, process.stdin);
+  const onListing = options.listFirst
+    ? (files: Record<string, unknown>) => {
+        process.stdout.write(`${JSON.stringify({ files })}\n`);
+      }
+    : undefined;
+  const result = await receiveFiles(options.root, process.stdin, { onListing });
   ctx.logger.debug(result, "tiles received");
   return { exitCode: 0, data: result, text: JSON.stringify(result) };
 }
