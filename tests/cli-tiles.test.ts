@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import {
   CLI_PATH,
@@ -267,7 +268,6 @@ describe("operator-tool tiles download", () => {
 describe("operator-tool tiles receive --list", () => {
   it("prints a listing far larger than a pipe's buffer, whole", async () => {
     const root = join(temp.path, "companion");
-    const { mkdirSync } = await import("node:fs");
     for (let i = 0; i < 1500; i++) {
       const dir = join(root, "17", String(1000 + Math.floor(i / 100)));
       mkdirSync(dir, { recursive: true });
@@ -277,6 +277,37 @@ describe("operator-tool tiles receive --list", () => {
     expect(run.exitCode).toBe(0);
     expect(run.stdout.length).toBeGreaterThan(128 * 1024);
     expect(Object.keys((JSON.parse(run.stdout) as { files: object }).files)).toHaveLength(1500);
+  });
+});
+
+describe("operator-tool tiles receive --list-first", () => {
+  it("prints the listing as its first line, then receives the stream and leaves an unchanged manifest alone", async () => {
+    const root = join(temp.path, "companion");
+    mkdirSync(join(root, "17", "1"), { recursive: true });
+    writeFileSync(join(root, "17", "1", "1.png"), "already here");
+    const body = "a new tile";
+    const sha256 = createHash("sha256").update(body).digest("hex");
+    const stream = `${JSON.stringify({ path: "17/1/2.png", bytes: body.length, sha256 })}\n${body}{"end":true}\n`;
+    const run = await runOperatorTool(["tiles", "receive", "--root", root, "--list-first"], {
+      input: stream,
+    });
+    expect(run.exitCode, run.stderr).toBe(0);
+    const [listing, summary] = run.stdout.trim().split("\n");
+    expect(Object.keys((JSON.parse(listing!) as { files: object }).files)).toEqual(["17/1/1.png"]);
+    expect(JSON.parse(summary!)).toMatchObject({ received: 1, bytes: body.length });
+    expect(readFileSync(join(root, "17", "1", "2.png"), "utf8")).toBe(body);
+
+    // Nothing to send: the sender ends the stream at once; the manifest is not rewritten.
+    const manifest = join(root, ".sync-manifest.json");
+    const before = statSync(manifest).mtimeMs;
+    const again = await runOperatorTool(["tiles", "receive", "--root", root, "--list-first"], {
+      input: '{"end":true}\n',
+    });
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(Object.keys((JSON.parse(again.stdout.split("\n")[0]!) as { files: object }).files)).toHaveLength(
+      2,
+    );
+    expect(statSync(manifest).mtimeMs).toBe(before);
   });
 });
 
