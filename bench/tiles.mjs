@@ -3,7 +3,7 @@
 // against `curl --parallel` with the same URLs and the same concurrency, each
 // into a fresh directory. An untimed warm-up, then two rounds, alternating,
 // best of each. Then the time of a re-run with every tile cached.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -54,7 +54,12 @@ function timed(command, args) {
   });
 }
 
+// Each timed run starts with nothing dirty in the page cache: curl never
+// syncs, so otherwise the next run would pay for writing curl's files out.
+const settle = () => spawnSync("sync");
+
 async function runOurs(staging) {
+  settle();
   const { ms, stdout } = await timed(process.execPath, [
     cli,
     "tiles",
@@ -71,6 +76,7 @@ async function runOurs(staging) {
 }
 
 function runCurl(dir, tiles) {
+  settle();
   const config = join(dir, "curl.cfg");
   mkdirSync(dir, { recursive: true });
   writeFileSync(
