@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { CLI_PATH, makeTempDir, type SshdFixture, startSshd } from "@operator-tool/test-helpers";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type CompanionConnection, connectToCompanion } from "./connection.js";
+import type { TileSyncError } from "./errors.js";
 import { fingerprint, recordHostKey, verifyHostKey } from "./known-hosts.js";
 import { checkReadiness } from "./readiness.js";
 import { resolveTarget } from "./ssh-target.js";
@@ -330,6 +331,28 @@ describe("tile sync over SSH into `tiles receive`", () => {
       expect(readFileSync(join(remoteRoot, f.path))).toEqual(readFileSync(join(root, f.path)));
     const second = await syncTiles({ connection: c, remoteCommand, localRoot: root, remoteRoot, files });
     expect(second).toMatchObject({ sent: 0, skipped: 300, bytesSent: 0 });
+  });
+
+  it("a companion operator-tool without `tiles receive --list-first` is a clear TILE_SYNC_FAILED (40), nothing sent", async () => {
+    const c = await connect();
+    const { root, files } = localTiles(5);
+    // What an older commander-based CLI answers to an unknown option.
+    const old = "sh -c 'echo \"error: unknown option --list-first\" >&2; exit 1' --";
+    const error = await syncTiles({
+      connection: c,
+      remoteCommand: old,
+      localRoot: root,
+      remoteRoot: join(temp.path, "companion"),
+      files,
+    }).then(
+      () => undefined,
+      (e: TileSyncError) => e,
+    );
+    expect(error?.code).toBe("TILE_SYNC_FAILED");
+    expect(error?.message).toBe(
+      "listing the companion's tiles failed (exit 1): error: unknown option --list-first",
+    );
+    expect(error?.hint).toMatch(/--list-first.*update it/);
   });
 
   it("a file that changed locally is sent again; a corrupt one on the companion is replaced", async () => {
