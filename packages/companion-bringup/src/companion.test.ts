@@ -355,6 +355,27 @@ describe("tile sync over SSH into `tiles receive`", () => {
     expect(error?.hint).toMatch(/--list-first.*update it/);
   });
 
+  it("a local file whose size no longer matches the tileset stops the sync before it is sent", async () => {
+    const c = await connect();
+    const { root, files } = localTiles(5);
+    writeFileSync(join(root, files[2]!.path), "truncated");
+    const error = await syncTiles({
+      connection: c,
+      remoteCommand,
+      localRoot: root,
+      remoteRoot: join(temp.path, "companion"),
+      files,
+    }).then(
+      () => undefined,
+      (e: TileSyncError) => e,
+    );
+    expect(error?.code).toBe("TILE_SYNC_FAILED");
+    expect(error?.message).toBe(
+      `${files[2]!.path} in the local cache is 9 bytes, but the tileset says ${files[2]!.bytes}`,
+    );
+    expect(existsSync(join(temp.path, "companion", files[2]!.path))).toBe(false);
+  });
+
   it("a file that changed locally is sent again; a corrupt one on the companion is replaced", async () => {
     const c = await connect();
     const { root, files } = localTiles(20);

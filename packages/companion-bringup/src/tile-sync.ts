@@ -123,6 +123,12 @@ export async function syncTiles(options: SyncTilesOptions): Promise<SyncResult> 
           { hint: "re-run `operator-tool tiles download` to repair the cache" },
         );
       }
+      if (body.length !== file.bytes) {
+        throw new TileSyncError(
+          `${file.path} in the local cache is ${body.length} bytes, but the tileset says ${file.bytes}`,
+          { hint: "re-run `operator-tool tiles download` to repair the cache" },
+        );
+      }
       const header: FileHeader = { path: file.path, bytes: body.length, sha256: file.sha256 };
       const line = Buffer.from(`${JSON.stringify(header)}\n`);
       batch.push(line, body);
@@ -147,6 +153,10 @@ export async function syncTiles(options: SyncTilesOptions): Promise<SyncResult> 
         },
       );
     }
+  } catch (error) {
+    // The receiver keeps what it has committed and exits on the cut stream.
+    remote.close();
+    throw error;
   } finally {
     options.signal?.removeEventListener("abort", onAbort);
   }
