@@ -1,3 +1,4 @@
+import { statSync } from "node:fs";
 import { join } from "node:path";
 import type { CompanionConnection, ReadinessCheck, SyncResult } from "@operator-tool/companion-bringup";
 import type { Flight } from "@operator-tool/flights-api";
@@ -186,7 +187,11 @@ export async function buildCache(ctx: CommandContext, options: BuildCacheOptions
           );
         const files = [
           ...tileset.tiles.map((t) => ({ path: t.path, bytes: t.bytes, sha256: t.sha256 })),
-          { path: `tilesets/${flight.id}.json`, bytes: 0, sha256: await sha256File(job.tilesetPath) },
+          {
+            path: `tilesets/${flight.id}.json`,
+            bytes: statSync(job.tilesetPath).size,
+            sha256: await sha256File(job.tilesetPath),
+          },
         ];
         const result = await syncTiles({
           connection: conn,
