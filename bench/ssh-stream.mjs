@@ -83,13 +83,18 @@ try {
   };
 
   await peer(); // warm the page cache
-  const peerMs = Math.min(await peer(), await peer());
-  const a = await ours();
-  const b = await ours();
-  const best = a.ms < b.ms ? a : b;
+  // Alternating rounds, best of each, so a noisy moment does not land on one side only.
+  const peerRuns = [];
+  const ourRuns = [];
+  for (let round = 0; round < 3; round++) {
+    peerRuns.push(await peer());
+    ourRuns.push(await ours());
+  }
+  const peerMs = Math.min(...peerRuns);
+  const best = ourRuns.reduce((x, y) => (y.ms < x.ms ? y : x));
   const rate = (ms) => bytes / 1024 / 1024 / (ms / 1000);
   console.log(
-    `ssh-stream: ${(bytes / 1024 / 1024).toFixed(0)} MiB in ${lines} lines; every line redacted (2 secrets) and handed to the logger; peak RSS ${Math.max(a.peakMb, b.peakMb).toFixed(0)} MiB (target < 200)`,
+    `ssh-stream: ${(bytes / 1024 / 1024).toFixed(0)} MiB in ${lines} lines; every line redacted (2 secrets) and handed to the logger; peak RSS ${Math.max(...ourRuns.map((r) => r.peakMb)).toFixed(0)} MiB (target < 200)`,
   );
   console.log(
     `ssh-stream: ratio=${(rate(best.ms) / rate(peerMs)).toFixed(2)} (ours ${rate(best.ms).toFixed(0)} MiB/s, ssh cat ${rate(peerMs).toFixed(0)} MiB/s)`,
