@@ -95,6 +95,20 @@ describe("PipelinedAtomicWriter", () => {
     expect(readFileSync(join(temp.path, "slice"))).toEqual(Buffer.alloc(10, 9));
   });
 
+  it("holds the caller back once the bytes in flight reach maxInFlightBytes", async () => {
+    const writer = new PipelinedAtomicWriter({ maxInFlightBytes: 10_000 });
+    const events: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      await writer.write(join(temp.path, String(i)), body(i, 6000), () => events.push(`committed ${i}`));
+      events.push(`accepted ${i}`);
+    }
+    await writer.close();
+    // 6000 + 6000 > 10 000: each file waits for the one before it.
+    expect(events.indexOf("committed 0")).toBeLessThan(events.indexOf("accepted 1"));
+    expect(events.indexOf("committed 1")).toBeLessThan(events.indexOf("accepted 2"));
+    expect(readdirSync(temp.path).sort()).toEqual(["0", "1", "2"]);
+  });
+
   it("falls back to one fsync per file where `sync -f` cannot run", () => {
     // A child with an empty PATH finds no `sync`; every file must still land.
     const dir = join(temp.path, "out");

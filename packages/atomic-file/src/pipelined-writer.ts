@@ -33,6 +33,8 @@ export class PipelinedWriteError extends Error {
 export interface PipelinedAtomicWriterOptions {
   /** Files accepted but not yet committed before `write` waits. */
   maxInFlight?: number;
+  /** Bytes accepted but not yet committed before `write` waits (one file is always let through). */
+  maxInFlightBytes?: number;
   /** `false`: rename without syncing (atomic, but may not survive power loss). */
   fsync?: boolean;
   /**
@@ -68,12 +70,14 @@ interface WriterThread {
  */
 export class PipelinedAtomicWriter {
   readonly #maxInFlight: number;
+  readonly #maxInFlightBytes: number;
   readonly #threadCount: number;
   readonly #settings: WriterThreadSettings;
   readonly #threads: WriterThread[] = [];
-  readonly #callbacks = new Map<number, OnCommitted>();
+  readonly #callbacks = new Map<number, { onCommitted: OnCommitted; bytes: number }>();
   #nextId = 0;
   #inFlight = 0;
+  #inFlightBytes = 0;
   #flushTimer: NodeJS.Timeout | undefined;
   #waiters: Array<() => void> = [];
   #idle: Array<() => void> = [];
@@ -90,6 +94,7 @@ export class PipelinedAtomicWriter {
     this.#threadCount = Math.max(1, options.threads ?? (durability === "file" ? 4 : 2));
     this.#maxInFlight =
       options.maxInFlight ?? (durability === "group" ? 2 * this.#threadCount * groupMaxFiles : 64);
+    this.#maxInFlightBytes = options.maxInFlightBytes ?? 256 * 1024 * 1024;
   }
 
   /**
@@ -103,15 +108,18 @@ export class PipelinedAtomicWriter {
     onCommitted: OnCommitted,
     options: PipelinedWriteOptions = {},
   ): Promise<void> {
-    if (this.#inFlight >= this.#maxInFlight) {
+    const full = () =>
+      this.#inFlight >= this.#maxInFlight ||
+      (this.#inFlight > 0 && this.#inFlightBytes + data.byteLength > this.#maxInFlightBytes);
+    if (full()) {
       // Full: open groups must not sit out their timers while the caller waits.
       this.#commitOpenGroups();
-      while (this.#inFlight >= this.#maxInFlight)
-        await new Promise<void>((resolve) => this.#waiters.push(resolve));
+      while (full()) await new Promise<void>((resolve) => this.#waiters.push(resolve));
     }
     this.#inFlight++;
+    this.#inFlightBytes += data.byteLength;
     const id = this.#nextId++;
-    this.#callbacks.set(id, onCommitted);
+    this.#callbacks.set(id, { onCommitted, bytes: data.byteLength });
     const thread = this.#leastBusyThread();
     thread.pending.add(id);
     if (thread.pending.size === 1) thread.worker.ref();
@@ -192,9 +200,11 @@ export class PipelinedAtomicWriter {
   }
 
   #settle(thread: WriterThread, outcome: WriteOutcome): void {
-    const callback = this.#callbacks.get(outcome.id);
-    if (callback === undefined) return;
+    const entry = this.#callbacks.get(outcome.id);
+    if (entry === undefined) return;
+    const callback = entry.onCommitted;
     this.#callbacks.delete(outcome.id);
+    this.#inFlightBytes -= entry.bytes;
     thread.pending.delete(outcome.id);
     if (thread.pending.size === 0) thread.worker.unref();
     if (outcome.error !== undefined) {
@@ -203,7 +213,8 @@ export class PipelinedAtomicWriter {
       callback(undefined, { sha256: outcome.sha256, mtimeMs: outcome.mtimeMs });
     }
     this.#inFlight--;
-    this.#waiters.shift()?.();
+    // Wake every waiter: each re-checks, and a byte limit may admit several or none.
+    for (const wake of this.#waiters.splice(0)) wake();
     if (this.#inFlight === 0) for (const resolve of this.#idle.splice(0)) resolve();
   }
 
