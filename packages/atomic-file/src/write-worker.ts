@@ -93,7 +93,9 @@ function writeTemp(job: WriteJob): WrittenFile | WriteOutcome {
       offset += writeSync(fd, job.data, offset, job.data.length - offset);
     if (durability === "file") fsyncSync(fd);
     const { mtimeMs } = fstatSync(fd);
-    closeSync(fd);
+    const open = fd;
+    fd = undefined; // a failing close must not be closed again below
+    closeSync(open);
     return { job, sha256, mtimeMs };
   } catch (error) {
     if (fd !== undefined) closeSync(fd);
