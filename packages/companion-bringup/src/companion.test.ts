@@ -5,7 +5,6 @@ import { join } from "node:path";
 import { CLI_PATH, makeTempDir, type SshdFixture, startSshd } from "@operator-tool/test-helpers";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type CompanionConnection, connectToCompanion } from "./connection.js";
-import type { TileSyncError } from "./errors.js";
 import { fingerprint, recordHostKey, verifyHostKey } from "./known-hosts.js";
 import { checkReadiness } from "./readiness.js";
 import { resolveTarget } from "./ssh-target.js";
@@ -59,7 +58,9 @@ async function failure(promise: Promise<unknown>) {
   const error = (await promise.then(
     () => undefined,
     (e: unknown) => e,
-  )) as (Error & { code: string; presentedFingerprint?: string; knownFingerprints?: string[] }) | undefined;
+  )) as
+    | (Error & { code: string; hint?: string; presentedFingerprint?: string; knownFingerprints?: string[] })
+    | undefined;
   expect(error, "expected a failure").toBeDefined();
   return error!;
 }
@@ -338,39 +339,37 @@ describe("tile sync over SSH into `tiles receive`", () => {
     const { root, files } = localTiles(5);
     // What an older commander-based CLI answers to an unknown option.
     const old = "sh -c 'echo \"error: unknown option --list-first\" >&2; exit 1' --";
-    const error = await syncTiles({
-      connection: c,
-      remoteCommand: old,
-      localRoot: root,
-      remoteRoot: join(temp.path, "companion"),
-      files,
-    }).then(
-      () => undefined,
-      (e: TileSyncError) => e,
+    const error = await failure(
+      syncTiles({
+        connection: c,
+        remoteCommand: old,
+        localRoot: root,
+        remoteRoot: join(temp.path, "companion"),
+        files,
+      }),
     );
-    expect(error?.code).toBe("TILE_SYNC_FAILED");
-    expect(error?.message).toBe(
+    expect(error.code).toBe("TILE_SYNC_FAILED");
+    expect(error.message).toBe(
       "listing the companion's tiles failed (exit 1): error: unknown option --list-first",
     );
-    expect(error?.hint).toMatch(/--list-first.*update it/);
+    expect(error.hint).toMatch(/--list-first.*update it/);
   });
 
   it("a local file whose size no longer matches the tileset stops the sync before it is sent", async () => {
     const c = await connect();
     const { root, files } = localTiles(5);
     writeFileSync(join(root, files[2]!.path), "truncated");
-    const error = await syncTiles({
-      connection: c,
-      remoteCommand,
-      localRoot: root,
-      remoteRoot: join(temp.path, "companion"),
-      files,
-    }).then(
-      () => undefined,
-      (e: TileSyncError) => e,
+    const error = await failure(
+      syncTiles({
+        connection: c,
+        remoteCommand,
+        localRoot: root,
+        remoteRoot: join(temp.path, "companion"),
+        files,
+      }),
     );
-    expect(error?.code).toBe("TILE_SYNC_FAILED");
-    expect(error?.message).toBe(
+    expect(error.code).toBe("TILE_SYNC_FAILED");
+    expect(error.message).toBe(
       `${files[2]!.path} in the local cache is 9 bytes, but the tileset says ${files[2]!.bytes}`,
     );
     expect(existsSync(join(temp.path, "companion", files[2]!.path))).toBe(false);
