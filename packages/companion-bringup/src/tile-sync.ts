@@ -7,6 +7,8 @@ import { TileSyncError } from "./errors.js";
 import { shellQuote } from "./shell-quote.js";
 import type { FileHeader } from "./sync-protocol.js";
 
+const REPAIR_CACHE = "re-run `operator-tool tiles download` to repair the cache";
+
 export interface SyncFile {
   /** Relative to both roots, e.g. `17/76543/44321.jpg` or `tilesets/F-1.json`. */
   path: string;
@@ -120,13 +122,13 @@ export async function syncTiles(options: SyncTilesOptions): Promise<SyncResult> 
       } catch (error) {
         throw new TileSyncError(
           `cannot read ${file.path} from the local cache (${(error as NodeJS.ErrnoException).code})`,
-          { hint: "re-run `operator-tool tiles download` to repair the cache" },
+          { hint: REPAIR_CACHE },
         );
       }
       if (body.length !== file.bytes) {
         throw new TileSyncError(
           `${file.path} in the local cache is ${body.length} bytes, but the tileset says ${file.bytes}`,
-          { hint: "re-run `operator-tool tiles download` to repair the cache" },
+          { hint: REPAIR_CACHE },
         );
       }
       const header: FileHeader = { path: file.path, bytes: body.length, sha256: file.sha256 };
@@ -165,26 +167,20 @@ export async function syncTiles(options: SyncTilesOptions): Promise<SyncResult> 
 }
 
 /** The first line a stream prints, or undefined when it ends (or the process exits) before one. */
-async function firstLine(stream: Readable, exit: Promise<unknown>): Promise<string | undefined> {
-  const chunks: Buffer[] = [];
-  let resolveLine!: (line: string | undefined) => void;
-  const line = new Promise<string | undefined>((resolve) => {
-    resolveLine = resolve;
+function firstLine(stream: Readable, exit: Promise<unknown>): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    const onData = (chunk: Buffer) => {
+      const at = chunk.indexOf(10);
+      chunks.push(at < 0 ? chunk : chunk.subarray(0, at));
+      if (at < 0) return;
+      stream.off("data", onData);
+      resolve(Buffer.concat(chunks).toString("utf8"));
+    };
+    stream.on("data", onData);
+    stream.once("end", () => resolve(undefined));
+    void exit.then(() => setImmediate(() => resolve(undefined)));
   });
-  const onData = (chunk: Buffer) => {
-    const at = chunk.indexOf(10);
-    if (at < 0) {
-      chunks.push(chunk);
-      return;
-    }
-    chunks.push(chunk.subarray(0, at));
-    stream.off("data", onData);
-    resolveLine(Buffer.concat(chunks).toString("utf8"));
-  };
-  stream.on("data", onData);
-  stream.once("end", () => resolveLine(undefined));
-  void exit.then(() => setImmediate(() => resolveLine(undefined)));
-  return line;
 }
 
 function lastLine(text: string): string {
