@@ -74,9 +74,9 @@ export class PipelinedAtomicWriter {
   readonly #threadCount: number;
   readonly #settings: WriterThreadSettings;
   readonly #threads: WriterThread[] = [];
+  /** Every accepted write not yet settled, by id: its size is what is in flight. */
   readonly #callbacks = new Map<number, { onCommitted: OnCommitted; bytes: number }>();
   #nextId = 0;
-  #inFlight = 0;
   #inFlightBytes = 0;
   #flushTimer: NodeJS.Timeout | undefined;
   #waiters: Array<() => void> = [];
@@ -109,14 +109,13 @@ export class PipelinedAtomicWriter {
     options: PipelinedWriteOptions = {},
   ): Promise<void> {
     const full = () =>
-      this.#inFlight >= this.#maxInFlight ||
-      (this.#inFlight > 0 && this.#inFlightBytes + data.byteLength > this.#maxInFlightBytes);
+      this.#callbacks.size >= this.#maxInFlight ||
+      (this.#callbacks.size > 0 && this.#inFlightBytes + data.byteLength > this.#maxInFlightBytes);
     if (full()) {
       // Full: open groups must not sit out their timers while the caller waits.
       this.#commitOpenGroups();
       while (full()) await new Promise<void>((resolve) => this.#waiters.push(resolve));
     }
-    this.#inFlight++;
     this.#inFlightBytes += data.byteLength;
     const id = this.#nextId++;
     this.#callbacks.set(id, { onCommitted, bytes: data.byteLength });
@@ -143,7 +142,7 @@ export class PipelinedAtomicWriter {
 
   /** Waits until every accepted write has been committed or failed. */
   async drain(): Promise<void> {
-    if (this.#inFlight === 0) return;
+    if (this.#callbacks.size === 0) return;
     this.#commitOpenGroups();
     await new Promise<void>((resolve) => this.#idle.push(resolve));
   }
@@ -212,10 +211,9 @@ export class PipelinedAtomicWriter {
     } else {
       callback(undefined, { sha256: outcome.sha256, mtimeMs: outcome.mtimeMs });
     }
-    this.#inFlight--;
     // Wake every waiter: each re-checks, and a byte limit may admit several or none.
     for (const wake of this.#waiters.splice(0)) wake();
-    if (this.#inFlight === 0) for (const resolve of this.#idle.splice(0)) resolve();
+    if (this.#callbacks.size === 0) for (const resolve of this.#idle.splice(0)) resolve();
   }
 
   /** A thread that died takes its pending writes with it: fail them, never leave them hanging. */
