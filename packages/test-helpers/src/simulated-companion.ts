@@ -24,8 +24,8 @@ export async function startSimulatedCompanion(dir: string, user = "demo"): Promi
   // ssh2 is CommonJS: not every export is visible as a named ESM export (utils is not).
   const loaded = (await import("ssh2")) as typeof import("ssh2") & { default?: typeof import("ssh2") };
   const { Server, utils } = loaded.default ?? loaded;
-  const hostKey = utils.generateKeyPairSync("ed25519");
-  const clientKey = utils.generateKeyPairSync("ed25519");
+  const hostKey = generateParsableEd25519(utils);
+  const clientKey = generateParsableEd25519(utils);
   const allowed = utils.parseKey(clientKey.public);
   if (allowed instanceof Error) throw allowed;
   const identityFile = join(dir, "demo_id_ed25519");
@@ -101,4 +101,21 @@ export async function startSimulatedCompanion(dir: string, user = "demo"): Promi
         server.close(() => resolve());
       }),
   };
+}
+
+type Ssh2Utils = typeof import("ssh2").utils;
+
+/**
+ * ssh2's ed25519 generator strips leading zero bytes from the public key, so
+ * about one key in 256 comes out malformed and ssh2 itself refuses to parse it
+ * (mscdex/ssh2#1390, #1513). Draw again until both halves parse.
+ */
+export function generateParsableEd25519(utils: Ssh2Utils): { private: string; public: string } {
+  for (let attempt = 1; ; attempt++) {
+    const pair = utils.generateKeyPairSync("ed25519");
+    const usable =
+      !(utils.parseKey(pair.private) instanceof Error) && !(utils.parseKey(pair.public) instanceof Error);
+    if (usable) return pair;
+    if (attempt >= 32) throw new Error("ssh2 generated 32 unparsable ed25519 keys in a row");
+  }
 }
