@@ -8,6 +8,8 @@ export {
   writeFileAtomic,
   writeJsonAtomic,
 } from "./atomic-file.js";
+export type { GroupCommitWriterOptions, OnFileCommitted } from "./group-commit-writer.js";
+export { GroupCommitWriter } from "./group-commit-writer.js";
 export type {
   CommittedFile,
   PipelinedAtomicWriterOptions,

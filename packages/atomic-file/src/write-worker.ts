@@ -10,19 +10,9 @@
 // filesystem commits its journal once per group instead of once per file.
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import {
-  accessSync,
-  closeSync,
-  constants,
-  fstatSync,
-  fsyncSync,
-  openSync,
-  renameSync,
-  unlinkSync,
-  writeSync,
-} from "node:fs";
-import { delimiter, join } from "node:path";
+import { closeSync, fstatSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
+import { syncCommand } from "./sync-command.js";
 
 export interface WriteJob {
   id: number;
@@ -117,7 +107,7 @@ function rename(file: WrittenFile): WriteOutcome {
 /** Makes every file of the group durable: one syncfs, or one fsync each where syncfs is unavailable. */
 function syncGroup(files: WrittenFile[]): void {
   if (durability === "group") {
-    const sync = findSync();
+    const sync = syncCommand();
     if (sync !== undefined && spawnSync(sync, ["-f", files[0]!.job.temp], { stdio: "ignore" }).status === 0)
       return;
     durability = "file"; // no working `sync -f` here: one fsync per file from now on
@@ -155,25 +145,6 @@ function sendOutcomes(): void {
   if (outbox.length === 0) return;
   parentPort?.postMessage(outbox);
   outbox = [];
-}
-
-/** Where `sync` lives, looked up once: a PATH search per group costs several failed execs. */
-let syncCommand: string | undefined;
-function findSync(): string | undefined {
-  if (syncCommand === undefined) {
-    const dirs = (process.env.PATH ?? "/usr/bin:/bin").split(delimiter).filter((d) => d !== "");
-    syncCommand = dirs.map((d) => join(d, "sync")).find((p) => accessible(p)) ?? "";
-  }
-  return syncCommand === "" ? undefined : syncCommand;
-}
-
-function accessible(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** A message is either files to write or a request to commit the open group now (the writer is draining). */
