@@ -1,4 +1,4 @@
-import type { Readable } from "node:stream";
+import { read } from "node:fs";
 
 /**
  * The tile sync stream, workstation → companion over one SSH channel: for
@@ -13,80 +13,101 @@ export interface FileHeader {
 
 export const SAFE_RELATIVE_PATH = /^(?!.*(?:^|\/)\.\.?(?:\/|$))[A-Za-z0-9_.-]+(?:\/[A-Za-z0-9_.-]+)*$/;
 
+const READ_BYTES = 1024 * 1024;
+/** A frame (header and body) larger than this is refused rather than buffered. */
+export const MAX_FRAME_BYTES = 256 * 1024 * 1024;
+
 /**
- * Reads frames from a stream with bounded buffering. Incoming chunks are kept
- * as they arrive and each file body is copied out once, into memory of its
- * own (so it can move to a writer thread without another copy).
+ * Reads frames straight from a file descriptor (the receiver's stdin) into
+ * one buffer and hands out views of it: no stream machinery, no copy per
+ * file. A view is valid until the next call. Reads go through libuv's pool,
+ * so the event loop (signals, timers, child processes) keeps running while
+ * the sender is slow.
  */
 export class FrameReader {
-  #chunks: Buffer[] = [];
-  #length = 0;
+  #buffer: Buffer;
+  #start = 0;
+  #end = 0;
   #ended = false;
-  #iterator: AsyncIterator<Buffer>;
 
-  constructor(input: Readable) {
-    this.#iterator = input[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  constructor(
+    private readonly fd: number,
+    /** Bytes asked for per read (tests make it tiny to split every frame). */
+    private readonly readBytes = READ_BYTES,
+  ) {
+    this.#buffer = Buffer.allocUnsafe(4 * readBytes);
   }
 
-  async #fill(): Promise<boolean> {
+  /** Reads more input after what is buffered; false at the end of the input. */
+  async #fill(need: number): Promise<boolean> {
     if (this.#ended) return false;
-    const next = await this.#iterator.next();
-    if (next.done) {
+    const buffered = this.#end - this.#start;
+    if (this.#buffer.length - this.#end < Math.max(this.readBytes, need - buffered)) {
+      // Move the unread bytes to the front, into a bigger buffer if the frame needs one.
+      const target =
+        need > this.#buffer.length - this.readBytes
+          ? Buffer.allocUnsafe(need + this.readBytes)
+          : this.#buffer;
+      this.#buffer.copy(target, 0, this.#start, this.#end);
+      this.#buffer = target;
+      this.#start = 0;
+      this.#end = buffered;
+    }
+    const n = await readSome(this.fd, this.#buffer, this.#end, this.readBytes);
+    if (n === 0) {
       this.#ended = true;
       return false;
     }
-    this.#chunks.push(next.value);
-    this.#length += next.value.length;
+    this.#end += n;
     return true;
-  }
-
-  /** Offset of the first newline in the buffered bytes, or -1. */
-  #newline(): number {
-    let offset = 0;
-    for (const chunk of this.#chunks) {
-      const at = chunk.indexOf(10);
-      if (at >= 0) return offset + at;
-      offset += chunk.length;
-    }
-    return -1;
-  }
-
-  /** Removes the first `bytes` buffered bytes into `out`. */
-  #take(bytes: number, out: Buffer): Buffer {
-    let filled = 0;
-    while (filled < bytes) {
-      const chunk = this.#chunks[0]!;
-      const n = Math.min(chunk.length, bytes - filled);
-      chunk.copy(out, filled, 0, n);
-      filled += n;
-      if (n === chunk.length) this.#chunks.shift();
-      else this.#chunks[0] = chunk.subarray(n);
-    }
-    this.#length -= bytes;
-    return out;
   }
 
   /** The next header, or undefined at a clean end; throws on a truncated stream. */
   async header(): Promise<FileHeader | { end: true } | undefined> {
+    // Bytes after #start already searched: relative, because a fill may move the buffered bytes.
+    let searched = 0;
     for (;;) {
-      const newline = this.#newline();
-      if (newline >= 0) {
-        const line = this.#take(newline + 1, Buffer.allocUnsafe(newline + 1));
-        return JSON.parse(line.toString("utf8", 0, newline)) as FileHeader | { end: true };
+      const newline = this.#buffer.indexOf(10, this.#start + searched);
+      if (newline >= 0 && newline < this.#end) {
+        const line = this.#buffer.toString("utf8", this.#start, newline);
+        this.#start = newline + 1;
+        return JSON.parse(line) as FileHeader | { end: true };
       }
-      if (this.#length > 64 * 1024) throw new Error("a frame header is longer than 64 KiB");
-      if (!(await this.#fill())) {
-        if (this.#length === 0) return undefined;
+      searched = this.#end - this.#start;
+      if (this.#end - this.#start > 64 * 1024) throw new Error("a frame header is longer than 64 KiB");
+      if (!(await this.#fill(0))) {
+        if (this.#end === this.#start) return undefined;
         throw new Error("the stream ended inside a frame header");
       }
     }
   }
 
+  /** The next `bytes` bytes: a view into the reader's buffer, valid until the next call. */
   async body(bytes: number): Promise<Buffer> {
-    while (this.#length < bytes) {
-      if (!(await this.#fill()))
-        throw new Error(`the stream ended ${bytes - this.#length} bytes short of a file`);
+    if (bytes > MAX_FRAME_BYTES)
+      throw new Error(`a file of ${bytes} bytes is over the ${MAX_FRAME_BYTES} byte limit`);
+    while (this.#end - this.#start < bytes) {
+      if (!(await this.#fill(bytes)))
+        throw new Error(`the stream ended ${bytes - (this.#end - this.#start)} bytes short of a file`);
     }
-    return this.#take(bytes, Buffer.allocUnsafeSlow(bytes));
+    const body = this.#buffer.subarray(this.#start, this.#start + bytes);
+    this.#start += bytes;
+    return body;
+  }
+}
+
+/** One read of up to `most` bytes; waits out EAGAIN (an input left non-blocking by whoever opened it). */
+async function readSome(fd: number, into: Buffer, at: number, most: number): Promise<number> {
+  for (;;) {
+    try {
+      return await new Promise<number>((resolve, reject) =>
+        read(fd, into, at, Math.min(most, into.length - at), null, (error, n) =>
+          error ? reject(error) : resolve(n),
+        ),
+      );
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EAGAIN") throw error;
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
   }
 }

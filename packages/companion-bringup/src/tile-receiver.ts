@@ -1,11 +1,9 @@
 import { createHash } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
-import type { Readable } from "node:stream";
 import {
+  GroupCommitWriter,
   isTempFile,
-  PipelinedAtomicWriter,
-  type PipelinedWriteError,
   removeStaleTempFiles,
   writeJsonAtomic,
 } from "@operator-tool/atomic-file";
@@ -83,14 +81,15 @@ export interface ReceiveResult {
 }
 
 /**
- * Companion side of the tile sync: reads frames from `input`, verifies each
- * file's sha256 before it is renamed into place (temp, fsync, rename), and
- * keeps the manifest that makes the next listing cheap. A bad digest or a
- * truncated stream fails the whole receive; files already in place stay.
+ * Companion side of the tile sync: reads frames from `inputFd` (stdin),
+ * verifies each file's sha256 before anything is written, writes it to a temp
+ * file and renames it into place once durable, and keeps the manifest that
+ * makes the next listing cheap. A bad digest or a truncated stream fails the
+ * whole receive; files already written whole are kept.
  */
 export async function receiveFiles(
   root: string,
-  input: Readable,
+  inputFd: number,
   options: {
     /** Called with the listing before any input is read (the sender decides what to send from it). */
     onListing?: ((files: Manifest) => void) | undefined;
@@ -99,17 +98,17 @@ export async function receiveFiles(
   mkdirSync(root, { recursive: true });
   const { files: manifest, changed } = scanReceivedFiles(root);
   options.onListing?.(manifest);
-  const reader = new FrameReader(input);
-  const writer = new PipelinedAtomicWriter();
+  const reader = new FrameReader(inputFd);
+  const writer = new GroupCommitWriter();
   const createdDirs = new Set<string>();
   let received = 0;
   let bytes = 0;
   let writeError: TileSyncError | undefined;
-  let sinceFlush = 0;
-  // The manifest holds only committed files, so it can be saved without waiting for the writer.
+  let sinceSave = 0;
+  // The manifest holds only committed files, so it can be saved whenever.
   const saveManifest = async () => {
     await writeJsonAtomic(join(root, MANIFEST), manifest);
-    sinceFlush = 0;
+    sinceSave = 0;
   };
   try {
     for (;;) {
@@ -123,6 +122,12 @@ export async function receiveFiles(
         );
       }
       const body = await reader.body(header.bytes);
+      const sha256 = createHash("sha256").update(body).digest("hex");
+      if (sha256 !== header.sha256) {
+        throw new TileSyncError(
+          `${header.path} arrived with sha256 ${sha256}, expected ${header.sha256}; not written`,
+        );
+      }
       const abs = join(root, header.path);
       const dir = dirname(abs);
       if (!createdDirs.has(dir)) {
@@ -130,26 +135,20 @@ export async function receiveFiles(
         createdDirs.add(dir);
       }
       const path = header.path;
-      // The writer thread checks the digest before anything is written.
-      await writer.write(
-        abs,
-        body,
-        (error, committed) => {
-          if (committed === undefined) {
-            writeError ??=
-              (error as PipelinedWriteError).code === "EDIGEST"
-                ? new TileSyncError(`${path} arrived with ${error?.message}`)
-                : new TileSyncError(`cannot write ${path}: ${error?.message}`);
-            return;
-          }
-          manifest[path] = { bytes: header.bytes, sha256: committed.sha256, mtimeMs: committed.mtimeMs };
-        },
-        { expectedSha256: header.sha256, transfer: true },
-      );
+      const size = header.bytes;
+      // Written before `write` returns: `body` is the reader's memory and is reused next.
+      await writer.write(abs, body, (error, committed) => {
+        if (committed === undefined) {
+          writeError ??= new TileSyncError(`cannot write ${path}: ${error?.message}`);
+          return;
+        }
+        manifest[path] = { bytes: size, sha256, mtimeMs: committed.mtimeMs };
+        sinceSave++;
+      });
       if (writeError !== undefined) throw writeError;
       received++;
-      bytes += header.bytes;
-      if (++sinceFlush >= 2000) await saveManifest();
+      bytes += size;
+      if (sinceSave >= 2000) await saveManifest();
     }
   } finally {
     await writer.close();

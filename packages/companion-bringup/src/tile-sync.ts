@@ -1,7 +1,7 @@
 import { once } from "node:events";
-import { readFileSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { join } from "node:path";
-import type { Readable } from "node:stream";
+import type { Readable, Writable } from "node:stream";
 import type { CompanionConnection } from "./connection.js";
 import { TileSyncError } from "./errors.js";
 import { shellQuote } from "./shell-quote.js";
@@ -92,55 +92,21 @@ export async function syncTiles(options: SyncTilesOptions): Promise<SyncResult> 
     durationMs: 0,
   };
   try {
-    // Frames go out in batches of about 256 KiB: ssh2 encrypts and sends each
-    // write as its own packets, and a 20 KB tile plus its header line as two
-    // writes cost twice the packets of the data they carry. Files are read
-    // synchronously: a tile is small and in the page cache more often than
-    // not, and a thread-pool round trip per read cost more than the read.
-    let batch: Buffer[] = [];
-    let batchBytes = 0;
-    let batchFiles = 0;
-    let batchFileBytes = 0;
-    const flush = async () => {
-      const ok = remote.stdin.write(batch.length === 1 ? batch[0]! : Buffer.concat(batch, batchBytes));
-      batch = [];
-      batchBytes = 0;
-      if (!ok) await Promise.race([once(remote.stdin, "drain"), remote.exit]);
-      if (streamError === undefined) {
-        result.sent += batchFiles;
-        result.bytesSent += batchFileBytes;
-        options.onProgress?.(result.sent, toSend.length, result.bytesSent);
-      }
-      batchFiles = 0;
-      batchFileBytes = 0;
-    };
+    const batches = new FrameBatches(remote.stdin, remote.exit, (files, bytes) => {
+      if (streamError !== undefined) return;
+      result.sent += files;
+      result.bytesSent += bytes;
+      options.onProgress?.(result.sent, toSend.length, result.bytesSent);
+    });
     for (const file of toSend) {
       options.signal?.throwIfAborted();
-      let body: Buffer;
-      try {
-        body = readFileSync(join(options.localRoot, file.path));
-      } catch (error) {
-        throw new TileSyncError(
-          `cannot read ${file.path} from the local cache (${(error as NodeJS.ErrnoException).code})`,
-          { hint: REPAIR_CACHE },
-        );
-      }
-      if (body.length !== file.bytes) {
-        throw new TileSyncError(
-          `${file.path} in the local cache is ${body.length} bytes, but the tileset says ${file.bytes}`,
-          { hint: REPAIR_CACHE },
-        );
-      }
-      const header: FileHeader = { path: file.path, bytes: body.length, sha256: file.sha256 };
-      const line = Buffer.from(`${JSON.stringify(header)}\n`);
-      batch.push(line, body);
-      batchBytes += line.length + body.length;
-      batchFiles++;
-      batchFileBytes += body.length;
-      if (batchBytes >= 256 * 1024) await flush();
-      if (streamError !== undefined) break;
+      const header: FileHeader = { path: file.path, bytes: file.bytes, sha256: file.sha256 };
+      await batches.add(`${JSON.stringify(header)}\n`, file.bytes, (into) =>
+        readTile(join(options.localRoot, file.path), file, into),
+      );
+      if (streamError !== undefined || batches.remoteExited) break;
     }
-    if (batch.length > 0 && streamError === undefined) await flush();
+    if (streamError === undefined) await batches.flush();
     remote.stdin.end(`${JSON.stringify({ end: true })}\n`);
     const status = await remote.exit;
     options.signal?.throwIfAborted();
@@ -185,4 +151,127 @@ function firstLine(stream: Readable, exit: Promise<unknown>): Promise<string | u
 
 function lastLine(text: string): string {
   return text.trim().split("\n").at(-1) ?? "";
+}
+
+/**
+ * Reads a local tile straight into `into` (exactly its size), refusing one
+ * whose size no longer matches the tileset: the receiver would refuse its
+ * digest anyway, after the whole file had crossed the link.
+ */
+function readTile(path: string, file: SyncFile, into: Buffer): void {
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch (error) {
+    throw new TileSyncError(
+      `cannot read ${file.path} from the local cache (${(error as NodeJS.ErrnoException).code})`,
+      { hint: REPAIR_CACHE },
+    );
+  }
+  try {
+    const size = fstatSync(fd).size;
+    let filled = 0;
+    while (size === file.bytes && filled < size) {
+      const n = readSync(fd, into, filled, size - filled, filled);
+      if (n === 0) break;
+      filled += n;
+    }
+    if (size !== file.bytes || filled !== size) {
+      throw new TileSyncError(
+        `${file.path} in the local cache is ${size} bytes, but the tileset says ${file.bytes}`,
+        { hint: REPAIR_CACHE },
+      );
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const BATCH_BYTES = 256 * 1024;
+const SPARE_BATCHES = 4;
+
+/**
+ * Frames go out in writes of about 256 KiB: ssh2 encrypts and sends each
+ * write as its own packets, so a header and a body as two writes cost twice
+ * the packets of the data they carry. Files are read straight into a batch
+ * buffer, and the buffers are reused once the channel is done with them: a
+ * fresh buffer per tile was most of what the garbage collector had to do.
+ */
+class FrameBatches {
+  #spare: Buffer[] = [];
+  #current: Buffer | undefined;
+  #used = 0;
+  #inFlight = 0;
+  #waiting: (() => void) | undefined;
+  /** Files and body bytes in the current batch. */
+  #files = 0;
+  #fileBytes = 0;
+  /** The receiver is gone: nothing more is worth reading or sending. */
+  remoteExited = false;
+
+  constructor(
+    private readonly out: Writable,
+    private readonly exited: Promise<unknown>,
+    /** Called as each batch is handed to the stream. */
+    private readonly onSent: (files: number, bytes: number) => void,
+  ) {
+    void exited.then(() => {
+      this.remoteExited = true;
+    });
+  }
+
+  /** Appends one frame; `read` fills exactly `bytes` bytes of the body. */
+  async add(header: string, bytes: number, read: (into: Buffer) => void): Promise<void> {
+    const size = Buffer.byteLength(header) + bytes;
+    if (this.#current !== undefined && this.#used + size > this.#current.length) await this.flush();
+    if (size > BATCH_BYTES) {
+      // A big file (a tileset, an odd tile) goes in a buffer of its own.
+      const own = Buffer.allocUnsafe(size);
+      read(own.subarray(own.write(header, 0, "utf8")));
+      this.onSent(1, bytes);
+      await this.#send(own, false);
+      return;
+    }
+    this.#current ??= await this.#spareBuffer();
+    this.#used += this.#current.write(header, this.#used, "utf8");
+    read(this.#current.subarray(this.#used, this.#used + bytes));
+    this.#used += bytes;
+    this.#files++;
+    this.#fileBytes += bytes;
+    if (this.#used >= BATCH_BYTES - 512) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    const batch = this.#current;
+    if (batch === undefined || this.#used === 0) return;
+    const used = this.#used;
+    this.onSent(this.#files, this.#fileBytes);
+    this.#current = undefined;
+    this.#used = 0;
+    this.#files = 0;
+    this.#fileBytes = 0;
+    await this.#send(batch.subarray(0, used), true, batch);
+  }
+
+  async #send(data: Buffer, reuse: boolean, whole: Buffer = data): Promise<void> {
+    this.#inFlight++;
+    const ok = this.out.write(data, () => {
+      this.#inFlight--;
+      if (reuse) this.#spare.push(whole);
+      const wake = this.#waiting;
+      this.#waiting = undefined;
+      wake?.();
+    });
+    if (!ok && !this.out.destroyed) await Promise.race([once(this.out, "drain"), this.exited]);
+  }
+
+  async #spareBuffer(): Promise<Buffer> {
+    for (;;) {
+      const spare = this.#spare.pop();
+      if (spare !== undefined) return spare;
+      if (this.#inFlight < SPARE_BATCHES || this.out.destroyed || this.remoteExited)
+        return Buffer.allocUnsafe(BATCH_BYTES);
+      await Promise.race([new Promise<void>((resolve) => (this.#waiting = resolve)), this.exited]);
+    }
+  }
 }
