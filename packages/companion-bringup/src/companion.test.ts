@@ -386,6 +386,24 @@ describe("tile sync over SSH into `tiles receive`", () => {
     expect(readFileSync(join(remoteRoot, files[3]!.path))).toEqual(readFileSync(join(root, files[3]!.path)));
   });
 
+  it("a receiver that dies after its listing stops the sender at once: TILE_SYNC_FAILED (40), no hang", async () => {
+    const c = await connect();
+    // Megabytes more than the channel window and the sender's spare buffers hold.
+    const { root, files } = localTiles(2500);
+    const dies = `sh -c 'echo "{\\"files\\":{}}"; exit 3' --`;
+    const error = await failure(
+      syncTiles({
+        connection: c,
+        remoteCommand: dies,
+        localRoot: root,
+        remoteRoot: join(temp.path, "companion"),
+        files,
+      }),
+    );
+    expect(error.code).toBe("TILE_SYNC_FAILED");
+    expect(error.message).toMatch(/^the companion's tile receiver failed after \d+ of 2500 files: exit 3$/);
+  });
+
   it("a digest that does not match is refused by the receiver: TILE_SYNC_FAILED (40)", async () => {
     const c = await connect();
     const { root, files } = localTiles(5);
