@@ -5,7 +5,7 @@ import {
   GroupCommitWriter,
   isTempFile,
   removeStaleTempFiles,
-  writeJsonAtomic,
+  writeFileAtomic,
 } from "@operator-tool/atomic-file";
 import { TileSyncError } from "./errors.js";
 import { FrameReader, SAFE_RELATIVE_PATH } from "./sync-protocol.js";
@@ -105,10 +105,13 @@ export async function receiveFiles(
   let bytes = 0;
   let writeError: TileSyncError | undefined;
   let sinceSave = 0;
+  let savedAt = Date.now();
   // The manifest holds only committed files, so it can be saved whenever.
+  // Compact: it is read by machines, and rewritten whole on every save.
   const saveManifest = async () => {
-    await writeJsonAtomic(join(root, MANIFEST), manifest);
+    await writeFileAtomic(join(root, MANIFEST), JSON.stringify(manifest));
     sinceSave = 0;
+    savedAt = Date.now();
   };
   try {
     for (;;) {
@@ -148,7 +151,9 @@ export async function receiveFiles(
       if (writeError !== undefined) throw writeError;
       received++;
       bytes += size;
-      if (sinceSave >= 2000) await saveManifest();
+      // Often enough that a kill costs little rehashing at the next listing;
+      // rarely enough that rewriting the whole manifest stays cheap.
+      if (sinceSave >= 2000 && Date.now() - savedAt >= 2_000) await saveManifest();
     }
   } finally {
     await writer.close();
