@@ -209,4 +209,30 @@ describe("LineSplitter", () => {
     expect(lines[0]!.length).toBeLessThan(1100);
     expect(lines[1]).toBe("next");
   });
+
+  it("a character split across chunks arrives whole; a secret split across them is still redacted", () => {
+    const lines: string[] = [];
+    const splitter = new LineSplitter(
+      (l) => lines.push(l),
+      1024,
+      (block) => block.replaceAll("s3cr3t", "***"),
+    );
+    const text = Buffer.from("layer — one s3cr3t\nzweite Zeile ü\r\nlast —");
+    // Every split point, the middle of each multi-byte character included.
+    for (let at = 1; at < text.length; at++) {
+      lines.length = 0;
+      splitter.push(text.subarray(0, at));
+      splitter.push(text.subarray(at));
+      splitter.end();
+      expect(lines, `split at byte ${at}`).toEqual(["layer — one ***", "zweite Zeile ü", "last —"]);
+    }
+  });
+
+  it("cuts an over-long line on a character boundary", () => {
+    const lines: string[] = [];
+    const splitter = new LineSplitter((l) => lines.push(l), 10);
+    splitter.push(Buffer.from("abcdefghi—xyz and more"));
+    splitter.push(Buffer.from(" still more\nok\n"));
+    expect(lines).toEqual(["abcdefghi …[line cut at 10 bytes]", "ok"]);
+  });
 });

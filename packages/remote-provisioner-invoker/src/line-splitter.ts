@@ -1,10 +1,12 @@
 /**
  * Cuts a byte stream into lines with bounded memory: a line longer than
  * `maxLineBytes` is cut there and the rest of it dropped (marked), so a
- * runaway remote process cannot exhaust the workstation.
+ * runaway remote process cannot exhaust the workstation. Bytes are decoded
+ * only up to a newline, so a character split across chunks arrives whole.
  */
 export class LineSplitter {
-  #partial = "";
+  /** Bytes after the last newline seen, not decoded yet. */
+  #partial: Buffer | undefined;
   #dropping = false;
 
   /**
@@ -18,14 +20,17 @@ export class LineSplitter {
   ) {}
 
   push(chunk: Buffer | string): void {
-    const incoming = typeof chunk === "string" ? chunk : chunk.toString("utf8");
-    const lastNewline = incoming.lastIndexOf("\n");
+    const bytes = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
+    const lastNewline = bytes.lastIndexOf(10);
     if (lastNewline === -1) {
-      this.#append(incoming);
+      this.#append(bytes);
       return;
     }
-    const block = this.transform(this.#partial + incoming.slice(0, lastNewline + 1));
-    this.#partial = "";
+    const whole = bytes.subarray(0, lastNewline + 1);
+    const head = this.#partial === undefined ? whole : Buffer.concat([this.#partial, whole]);
+    this.#partial = undefined;
+    // A newline byte never sits inside a UTF-8 sequence: up to here decodes cleanly.
+    const block = this.transform(head.toString("utf8"));
     // Scan by index: no per-line regex, no re-slicing of the remainder.
     let start = 0;
     for (let newline = block.indexOf("\n"); newline !== -1; newline = block.indexOf("\n", start)) {
@@ -37,23 +42,27 @@ export class LineSplitter {
       }
       start = newline + 1;
     }
-    this.#append(incoming.slice(lastNewline + 1));
+    this.#append(bytes.subarray(lastNewline + 1));
   }
 
   end(): void {
-    if (this.#partial !== "" && !this.#dropping)
-      this.onLine(this.transform(this.#partial).replace(/\r$/, ""));
-    this.#partial = "";
+    if (this.#partial !== undefined && !this.#dropping)
+      this.onLine(this.transform(this.#partial.toString("utf8")).replace(/\r$/, ""));
+    this.#partial = undefined;
   }
 
-  #append(text: string): void {
-    if (this.#dropping || text === "") return;
-    this.#partial += text;
+  #append(bytes: Buffer): void {
+    if (this.#dropping || bytes.length === 0) return;
+    // A copy: the chunk's memory may belong to the stream and be reused.
+    this.#partial = Buffer.concat(this.#partial === undefined ? [bytes] : [this.#partial, bytes]);
     if (this.#partial.length > this.maxLineBytes) {
+      // Cut on a character boundary: back off continuation bytes (10xxxxxx).
+      let cut = this.maxLineBytes;
+      while (cut > 0 && (this.#partial[cut]! & 0xc0) === 0x80) cut--;
       this.onLine(
-        `${this.transform(this.#partial.slice(0, this.maxLineBytes))} …[line cut at ${this.maxLineBytes} bytes]`,
+        `${this.transform(this.#partial.toString("utf8", 0, cut))} …[line cut at ${this.maxLineBytes} bytes]`,
       );
-      this.#partial = "";
+      this.#partial = undefined;
       this.#dropping = true;
     }
   }
