@@ -309,6 +309,21 @@ describe("operator-tool tiles receive --list-first", () => {
     );
     expect(statSync(manifest).mtimeMs).toBe(before);
   });
+
+  it("a manifest left unreadable (a power cut before it reached the disk) costs a rehash, never a wrong listing", async () => {
+    const root = join(temp.path, "companion");
+    mkdirSync(join(root, "17", "1"), { recursive: true });
+    writeFileSync(join(root, "17", "1", "1.png"), "a tile");
+    const sha256 = createHash("sha256").update("a tile").digest("hex");
+    for (const damaged of ["", "null", '{"17/1/1.png":', "[]"]) {
+      writeFileSync(join(root, ".sync-manifest.json"), damaged);
+      const run = await runOperatorTool(["tiles", "receive", "--root", root, "--list"]);
+      expect(run.exitCode, run.stderr).toBe(0);
+      const { files } = JSON.parse(run.stdout) as { files: Record<string, { sha256: string }> };
+      expect(Object.keys(files), JSON.stringify(damaged)).toEqual(["17/1/1.png"]);
+      expect(files["17/1/1.png"]!.sha256).toBe(sha256);
+    }
+  });
 });
 
 describe("tile requests identify themselves", () => {

@@ -31,9 +31,12 @@ export function listReceivedFiles(root: string): Manifest {
 
 /** The listing, and whether it differs from the manifest on disk (so the manifest is worth rewriting). */
 function scanReceivedFiles(root: string): { files: Manifest; changed: boolean } {
+  // Missing, cut short or otherwise unreadable: every file is hashed again.
   let manifest: Manifest = {};
   try {
-    manifest = JSON.parse(readFileSync(join(root, MANIFEST), "utf8")) as Manifest;
+    const parsed: unknown = JSON.parse(readFileSync(join(root, MANIFEST), "utf8"));
+    if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed))
+      manifest = parsed as Manifest;
   } catch {
     manifest = {};
   }
@@ -107,9 +110,11 @@ export async function receiveFiles(
   let sinceSave = 0;
   let savedAt = Date.now();
   // The manifest holds only committed files, so it can be saved whenever.
-  // Compact: it is read by machines, and rewritten whole on every save.
+  // Compact: it is read by machines, and rewritten whole on every save. Not
+  // synced: it only caches digests, and a manifest lost to a power cut (or
+  // unreadable after one) costs a rehash at the next listing, nothing more.
   const saveManifest = async () => {
-    await writeFileAtomic(join(root, MANIFEST), JSON.stringify(manifest));
+    await writeFileAtomic(join(root, MANIFEST), JSON.stringify(manifest), { fsync: false });
     sinceSave = 0;
     savedAt = Date.now();
   };
