@@ -322,6 +322,24 @@ describe("tile sync over SSH into `tiles receive`", () => {
     return { root, files };
   }
 
+  /** A sync into `<temp>/companion` that must fail; its error. */
+  function syncFailure(
+    connection: CompanionConnection,
+    root: string,
+    files: SyncFile[],
+    command = remoteCommand,
+  ) {
+    return failure(
+      syncTiles({
+        connection,
+        remoteCommand: command,
+        localRoot: root,
+        remoteRoot: join(temp.path, "companion"),
+        files,
+      }),
+    );
+  }
+
   it("sends every file, verified; a second sync sends nothing", async () => {
     const c = await connect();
     const { root, files } = localTiles(300);
@@ -339,15 +357,7 @@ describe("tile sync over SSH into `tiles receive`", () => {
     const { root, files } = localTiles(5);
     // What an older commander-based CLI answers to an unknown option.
     const old = "sh -c 'echo \"error: unknown option --list-first\" >&2; exit 1' --";
-    const error = await failure(
-      syncTiles({
-        connection: c,
-        remoteCommand: old,
-        localRoot: root,
-        remoteRoot: join(temp.path, "companion"),
-        files,
-      }),
-    );
+    const error = await syncFailure(c, root, files, old);
     expect(error.code).toBe("TILE_SYNC_FAILED");
     expect(error.message).toBe(
       "listing the companion's tiles failed (exit 1): error: unknown option --list-first",
@@ -359,15 +369,7 @@ describe("tile sync over SSH into `tiles receive`", () => {
     const c = await connect();
     const { root, files } = localTiles(5);
     writeFileSync(join(root, files[2]!.path), "truncated");
-    const error = await failure(
-      syncTiles({
-        connection: c,
-        remoteCommand,
-        localRoot: root,
-        remoteRoot: join(temp.path, "companion"),
-        files,
-      }),
-    );
+    const error = await syncFailure(c, root, files);
     expect(error.code).toBe("TILE_SYNC_FAILED");
     expect(error.message).toBe(
       `${files[2]!.path} in the local cache is 9 bytes, but the tileset says ${files[2]!.bytes}`,
@@ -391,15 +393,7 @@ describe("tile sync over SSH into `tiles receive`", () => {
     // Megabytes more than the channel window and the sender's spare buffers hold.
     const { root, files } = localTiles(2500);
     const dies = `sh -c 'echo "{\\"files\\":{}}"; exit 3' --`;
-    const error = await failure(
-      syncTiles({
-        connection: c,
-        remoteCommand: dies,
-        localRoot: root,
-        remoteRoot: join(temp.path, "companion"),
-        files,
-      }),
-    );
+    const error = await syncFailure(c, root, files, dies);
     expect(error.code).toBe("TILE_SYNC_FAILED");
     expect(error.message).toMatch(/^the companion's tile receiver failed after \d+ of 2500 files: exit 3$/);
   });
@@ -408,15 +402,7 @@ describe("tile sync over SSH into `tiles receive`", () => {
     const c = await connect();
     const { root, files } = localTiles(5);
     files[2]!.sha256 = "0".repeat(64);
-    const error = await failure(
-      syncTiles({
-        connection: c,
-        remoteCommand,
-        localRoot: root,
-        remoteRoot: join(temp.path, "companion"),
-        files,
-      }),
-    );
+    const error = await syncFailure(c, root, files);
     expect(error.code).toBe("TILE_SYNC_FAILED");
     expect(error.message).toMatch(/arrived with sha256 [0-9a-f]{64}, expected 0{64}; not written/);
     expect(existsSync(join(temp.path, "companion", files[2]!.path))).toBe(false);
