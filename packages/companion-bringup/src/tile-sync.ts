@@ -169,14 +169,16 @@ function readTile(path: string, file: SyncFile, into: Buffer): void {
     );
   }
   try {
-    const size = fstatSync(fd).size;
-    let filled = 0;
-    while (size === file.bytes && filled < size) {
-      const n = readSync(fd, into, filled, size - filled, filled);
-      if (n === 0) break;
-      filled += n;
+    let size = fstatSync(fd).size;
+    if (size === file.bytes) {
+      // A file shrinking under us shows as a short read: same refusal, with what was there.
+      for (size = 0; size < file.bytes; ) {
+        const n = readSync(fd, into, size, file.bytes - size, size);
+        if (n === 0) break;
+        size += n;
+      }
     }
-    if (size !== file.bytes || filled !== size) {
+    if (size !== file.bytes) {
       throw new TileSyncError(
         `${file.path} in the local cache is ${size} bytes, but the tileset says ${file.bytes}`,
         { hint: REPAIR_CACHE },
