@@ -4,6 +4,7 @@ import { closeSync, openSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeTempDir } from "@operator-tool/test-helpers";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { type ByteSource, DirectInput, openInput, ReadAheadInput } from "./read-ahead.js";
 import { FrameReader } from "./sync-protocol.js";
 
 let temp: ReturnType<typeof makeTempDir>;
@@ -58,13 +59,20 @@ function slowFifo(stream: Buffer): { fd: number; done: Promise<number | null> } 
 }
 
 describe("FrameReader", () => {
-  for (const readBytes of [undefined, 512]) {
-    it(`reads every frame intact however the input is split, a body bigger than its buffer included (reads of ${readBytes ?? "default"} bytes)`, async () => {
+  // Read-ahead with a small buffer pauses and resumes the reader thread many times over.
+  const sources: Array<[string, (fd: number) => ByteSource, number | undefined]> = [
+    ["read-ahead", (fd) => openInput(fd), undefined],
+    ["read-ahead with a 64 KiB buffer", (fd) => openInput(fd, { maxBufferedBytes: 64 * 1024 }), 512],
+    ["direct reads", (fd) => new DirectInput(fd), 512],
+  ];
+  for (const [name, open, readBytes] of sources) {
+    it(`reads every frame intact however the input is split, a body bigger than its buffer included (${name}, reads of ${readBytes ?? "default"} bytes)`, async () => {
       const { stream, bodies } = frames();
       const { fd, done } = slowFifo(stream);
+      const input = open(fd);
       try {
         // Reads of 512 bytes split many headers and move the buffered bytes on nearly every fill.
-        const reader = new FrameReader(fd, readBytes);
+        const reader = new FrameReader(input, readBytes);
         const seen = new Map<string, string>();
         for (;;) {
           const header = await reader.header();
@@ -78,11 +86,37 @@ describe("FrameReader", () => {
         expect(seen.size).toBe(bodies.size);
         for (const [path, body] of bodies) expect(seen.get(path)).toBe(sha256(body));
       } finally {
-        closeSync(fd);
+        await input.close();
+        if (input instanceof DirectInput) closeSync(fd);
       }
       expect(await done).toBe(0);
     });
   }
+
+  it("a pipe is read ahead by a thread that stops at once when closed, even while the writer keeps the pipe open", async () => {
+    const fifo = join(temp.path, "idle-fifo");
+    expect(spawnSync("mkfifo", [fifo]).status).toBe(0);
+    // Writes one frame, then holds the pipe open without writing: a blocked read(2) would never return.
+    const writer = spawn(
+      process.execPath,
+      [
+        "-e",
+        `const fs = require("node:fs"); const out = fs.openSync(${JSON.stringify(fifo)}, "w"); fs.writeSync(out, '{"end":true}\\n'); setTimeout(() => {}, 60000);`,
+      ],
+      { stdio: "inherit" },
+    );
+    try {
+      const input = openInput(openSync(fifo, "r"));
+      expect(input).toBeInstanceOf(ReadAheadInput);
+      expect(await new FrameReader(input).header()).toEqual({ end: true });
+      const started = Date.now();
+      await input.close();
+      expect(Date.now() - started).toBeLessThan(2_000);
+      expect(writer.exitCode).toBeNull(); // the pipe was still open when the reader stopped
+    } finally {
+      writer.kill("SIGKILL");
+    }
+  });
 
   it("a stream cut inside a body or a header is an error, not a short file", async () => {
     const { stream } = frames();
@@ -96,7 +130,7 @@ describe("FrameReader", () => {
       writeFileSync(path, stream.subarray(0, cut));
       const fd = openSync(path, "r");
       try {
-        const reader = new FrameReader(fd);
+        const reader = new FrameReader(new DirectInput(fd));
         const readAll = async () => {
           for (;;) {
             const header = await reader.header();
@@ -116,7 +150,9 @@ describe("FrameReader", () => {
     writeFileSync(path, `{"path":"${"a".repeat(200_000)}`);
     const fd = openSync(path, "r");
     try {
-      await expect(new FrameReader(fd).header()).rejects.toThrow("a frame header is longer than 64 KiB");
+      await expect(new FrameReader(new DirectInput(fd)).header()).rejects.toThrow(
+        "a frame header is longer than 64 KiB",
+      );
     } finally {
       closeSync(fd);
     }

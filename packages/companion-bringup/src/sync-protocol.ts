@@ -1,4 +1,4 @@
-import { read } from "node:fs";
+import type { ByteSource } from "./read-ahead.js";
 
 /**
  * The tile sync stream, workstation → companion over one SSH channel: for
@@ -18,11 +18,9 @@ const READ_BYTES = 1024 * 1024;
 export const MAX_FRAME_BYTES = 256 * 1024 * 1024;
 
 /**
- * Reads frames straight from a file descriptor (the receiver's stdin) into
- * one buffer and hands out views of it: no stream machinery, no copy per
- * file. A view is valid until the next call. Reads go through libuv's pool,
- * so the event loop (signals, timers, child processes) keeps running while
- * the sender is slow.
+ * Reads frames from a byte source (the receiver's stdin) into one buffer and
+ * hands out views of it: no stream machinery, no copy per file. A view is
+ * valid until the next call.
  */
 export class FrameReader {
   #buffer: Buffer;
@@ -31,7 +29,7 @@ export class FrameReader {
   #ended = false;
 
   constructor(
-    private readonly fd: number,
+    private readonly source: ByteSource,
     /** Bytes asked for per read (tests make it tiny to split every frame). */
     private readonly readBytes = READ_BYTES,
   ) {
@@ -53,7 +51,11 @@ export class FrameReader {
       this.#start = 0;
       this.#end = buffered;
     }
-    const n = await readSome(this.fd, this.#buffer, this.#end, this.readBytes);
+    const n = await this.source.read(
+      this.#buffer,
+      this.#end,
+      Math.min(this.readBytes, this.#buffer.length - this.#end),
+    );
     if (n === 0) {
       this.#ended = true;
       return false;
@@ -93,21 +95,5 @@ export class FrameReader {
     const body = this.#buffer.subarray(this.#start, this.#start + bytes);
     this.#start += bytes;
     return body;
-  }
-}
-
-/** One read of up to `most` bytes; waits out EAGAIN (an input left non-blocking by whoever opened it). */
-async function readSome(fd: number, into: Buffer, at: number, most: number): Promise<number> {
-  for (;;) {
-    try {
-      return await new Promise<number>((resolve, reject) =>
-        read(fd, into, at, Math.min(most, into.length - at), null, (error, n) =>
-          error ? reject(error) : resolve(n),
-        ),
-      );
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EAGAIN") throw error;
-      await new Promise((resolve) => setTimeout(resolve, 2));
-    }
   }
 }

@@ -8,6 +8,7 @@ import {
   writeFileAtomic,
 } from "@operator-tool/atomic-file";
 import { TileSyncError } from "./errors.js";
+import { openInput } from "./read-ahead.js";
 import { FrameReader, SAFE_RELATIVE_PATH } from "./sync-protocol.js";
 
 const MANIFEST = ".sync-manifest.json";
@@ -98,10 +99,23 @@ export async function receiveFiles(
     onListing?: ((files: Manifest) => void) | undefined;
   } = {},
 ): Promise<ReceiveResult> {
+  // Opened first: the read-ahead thread starts while the cache is scanned.
+  const input = openInput(inputFd);
+  try {
+    return await receiveFrames(root, new FrameReader(input), options.onListing);
+  } finally {
+    await input.close();
+  }
+}
+
+async function receiveFrames(
+  root: string,
+  reader: FrameReader,
+  onListing: ((files: Manifest) => void) | undefined,
+): Promise<ReceiveResult> {
   mkdirSync(root, { recursive: true });
   const { files: manifest, changed } = scanReceivedFiles(root);
-  options.onListing?.(manifest);
-  const reader = new FrameReader(inputFd);
+  onListing?.(manifest);
   const writer = new GroupCommitWriter();
   const createdDirs = new Set<string>();
   let received = 0;
