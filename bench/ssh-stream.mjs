@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { connectToCompanion, resolveTarget } from "@operator-tool/companion-bringup";
 import { SecretRedactor } from "@operator-tool/logger";
 import { invokeProvisioner } from "@operator-tool/remote-provisioner-invoker";
-import { startSshd } from "@operator-tool/test-helpers";
+import { ssh2NativeCrypto, startSshd } from "@operator-tool/test-helpers";
 
 const MB = Number(process.env.BENCH_STREAM_MB ?? 200);
 const work = mkdtempSync(join(tmpdir(), "bench-ssh-"));
@@ -94,7 +94,7 @@ try {
   const best = ourRuns.reduce((x, y) => (y.ms < x.ms ? y : x));
   const rate = (ms) => bytes / 1024 / 1024 / (ms / 1000);
   console.log(
-    `ssh-stream: ${(bytes / 1024 / 1024).toFixed(0)} MiB in ${lines} lines; every line redacted (2 secrets) and handed to the logger; peak RSS ${Math.max(...ourRuns.map((r) => r.peakMb)).toFixed(0)} MiB (target < 200)`,
+    `ssh-stream: ${(bytes / 1024 / 1024).toFixed(0)} MiB in ${lines} lines; every line redacted (2 secrets) and handed to the logger; ssh2 native crypto ${ssh2NativeCrypto() ? "built" : "not built (Node's crypto)"}; peak RSS ${Math.max(...ourRuns.map((r) => r.peakMb)).toFixed(0)} MiB (target < 200)`,
   );
   console.log(
     `ssh-stream: ratio=${(rate(best.ms) / rate(peerMs)).toFixed(2)} (ours ${rate(best.ms).toFixed(0)} MiB/s, ssh cat ${rate(peerMs).toFixed(0)} MiB/s)`,

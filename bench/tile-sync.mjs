@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connectToCompanion, resolveTarget, syncTiles } from "@operator-tool/companion-bringup";
-import { CLI_PATH, makePng, startSshd } from "@operator-tool/test-helpers";
+import { CLI_PATH, makePng, ssh2NativeCrypto, startSshd } from "@operator-tool/test-helpers";
 
 const COUNT = Number(process.env.BENCH_TILES ?? 10_000);
 const work = mkdtempSync(join(tmpdir(), "bench-sync-"));
@@ -84,7 +84,7 @@ try {
   const oursMs = Math.min(...ourRuns.map((r) => r.ms));
   const peerMs = Math.min(...peerRuns);
   console.log(
-    `tile-sync: ${COUNT} tiles, ${totalMb.toFixed(0)} MiB; ours ${ourRuns.map((r) => r.ms.toFixed(0)).join("/")} ms, tar|ssh ${peerRuns.map((ms) => ms.toFixed(0)).join("/")} ms; ours verifies every sha256 and makes every file durable before renaming it, tar does neither`,
+    `tile-sync: ${COUNT} tiles, ${totalMb.toFixed(0)} MiB; ours ${ourRuns.map((r) => r.ms.toFixed(0)).join("/")} ms, tar|ssh ${peerRuns.map((ms) => ms.toFixed(0)).join("/")} ms; ours verifies every sha256 and makes every file durable before renaming it, tar does neither; ssh2 native crypto ${ssh2NativeCrypto() ? "built" : "not built (Node's crypto)"}`,
   );
   console.log(
     `tile-sync-noop: ${noop.ms.toFixed(0)} ms to find nothing to send (${noop.result.skipped} tiles listed, 0 bytes sent)`,

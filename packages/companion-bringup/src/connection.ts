@@ -85,8 +85,8 @@ export async function connectToCompanion(options: ConnectOptions): Promise<Compa
         ...(privateKey === undefined ? {} : { privateKey }),
         ...(options.passphrase === undefined ? {} : { passphrase: options.passphrase }),
         ...(agent ? { agent } : {}),
-        // AES-GCM first: Node's crypto does it natively, while ssh2's chacha20 runs in JS
-        // unless its optional native addon was built (it is not: no install scripts).
+        // AES-GCM first: native either way (ssh2's optional addon when it was built at
+        // install, else Node's crypto), while chacha20 without the addon runs in JS.
         algorithms: {
           cipher: [
             "aes128-gcm@openssh.com",

@@ -12,7 +12,7 @@ export { CLI_PATH, REPO_ROOT, runOperatorTool } from "./run-operator-tool.js";
 export type { SimulatedCompanion } from "./simulated-companion.js";
 export { startSimulatedCompanion } from "./simulated-companion.js";
 export type { SshdFixture } from "./sshd.js";
-export { SSHD_PATH, startSshd } from "./sshd.js";
+export { SSHD_PATH, ssh2NativeCrypto, startSshd } from "./sshd.js";
 export { makeTempDir } from "./temp-dir.js";
 export type { TileFault, TileRequest, TileServer, TileServerOptions } from "./tile-server.js";
 export { makeJpeg, makePng, startTileServer } from "./tile-server.js";

@@ -1,5 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { connect } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import { dirname, join } from "node:path";
@@ -155,4 +156,13 @@ async function waitForPort(port: number): Promise<void> {
     if (Date.now() > deadline) throw new Error(`sshd did not start on port ${port}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * Whether ssh2 found its optional native crypto addon (built at install when
+ * a C++ toolchain is present): benchmark figures over SSH depend on it.
+ */
+export function ssh2NativeCrypto(): boolean {
+  const require = createRequire(import.meta.url);
+  return (require("ssh2/lib/protocol/crypto.js") as { bindingAvailable?: boolean }).bindingAvailable === true;
 }
