@@ -12,7 +12,7 @@ function modulesLoadedBy(args: string[]): string[] {
   const result = spawnSync(
     process.execPath,
     ["--import", join(REPO_ROOT, "tests/fixtures/record-imports.mjs"), CLI_PATH, ...args],
-    { env: { ...process.env, RECORD_IMPORTS_TO: record }, encoding: "utf8" },
+    { env: { ...process.env, RECORD_IMPORTS_TO: record }, encoding: "utf8", cwd: temp.path },
   );
   expect(result.status, result.stderr).toBe(0);
   return readFileSync(record, "utf8").trim().split("\n");
@@ -23,6 +23,15 @@ describe("cold start", () => {
     const loaded = modulesLoadedBy(args);
     expect(loaded.some((url) => url.includes("commander"))).toBe(true); // the recorder works
     for (const heavy of ["ssh2", "onnxruntime", "undici", "pino", "zod", "yaml"]) {
+      expect(loaded.filter((url) => url.includes(`/node_modules/${heavy}`))).toEqual([]);
+    }
+  });
+
+  it("the companion's side of a sync starts without the config validator or the SSH and HTTP stacks", () => {
+    // `tiles receive` runs once per sync, on the Jetson, with the stream waiting on it.
+    const loaded = modulesLoadedBy(["tiles", "receive", "--list", "--root", join(temp.path, "cache")]);
+    expect(loaded.some((url) => url.includes("companion-bringup"))).toBe(true); // the recorder works
+    for (const heavy of ["ssh2", "onnxruntime", "undici", "zod", "yaml"]) {
       expect(loaded.filter((url) => url.includes(`/node_modules/${heavy}`))).toEqual([]);
     }
   });

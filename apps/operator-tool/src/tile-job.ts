@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { InvalidArgumentError } from "@operator-tool/errors";
 import type { Flight, FlightBounds } from "@operator-tool/flights-api";
 import type { TilePlan, TileProvider } from "@operator-tool/tile-downloader";
-import { ZOOM_RANGE_PATTERN } from "./config/config-schema.js";
+import { ZOOM_RANGE_PATTERN } from "./config/zoom-range.js";
 import type { CommandContext } from "./context.js";
 
 /** Everything the tile phases need for one flight, derived once from options and flight. */

@@ -1,6 +1,5 @@
 import { z } from "zod";
-
-export const ZOOM_RANGE_PATTERN = /^(\d{1,2})(?:-(\d{1,2}))?$/;
+import { ZOOM_RANGE_PATTERN } from "./zoom-range.js";
 
 const zoomRange = z.string().regex(ZOOM_RANGE_PATTERN, 'expected "MIN-MAX", e.g. "16-18"');
 const positiveInt = z.number().int().positive();

@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { describeIssues, OperatorToolError } from "@operator-tool/errors";
-import { type ConfigFile, configFileSchema, LOCAL_PATH_KEYS } from "./config-schema.js";
+import type { ConfigFile } from "./config-schema.js";
 
 export const CONFIG_FILE_NAMES = [
   "operator-tool.config.json",
@@ -37,6 +37,9 @@ export async function loadConfig(explicitPath: string | undefined, cwd: string):
     );
   }
   const raw = await parseConfigText(text, path);
+  // zod only when there is a file to check: it is most of a command's start-up
+  // (the companion runs `tiles receive` once per sync, usually with no config).
+  const { configFileSchema, LOCAL_PATH_KEYS } = await import("./config-schema.js");
   const parsed = configFileSchema.safeParse(raw ?? {});
   if (!parsed.success) {
     throw new ConfigInvalidError(
