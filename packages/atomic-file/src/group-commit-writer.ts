@@ -1,7 +1,6 @@
-import { spawn } from "node:child_process";
 import { closeSync, fstatSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { tempPathFor } from "./atomic-file.js";
-import { syncCommand } from "./sync-command.js";
+import { SyncfsRunner } from "./sync-command.js";
 
 export interface GroupCommitWriterOptions {
   /** `false`: rename without syncing (atomic, but may not survive power loss). */
@@ -32,7 +31,7 @@ interface TempFile {
  * Atomic writes for a stream of files on the calling thread: `write` puts the
  * data in a temp file beside its target before it returns (so the caller may
  * reuse the memory at once), and the files reach their final names group by
- * group — one syncfs (`sync -f`, run as a child process so this thread keeps
+ * group — one syncfs (`sync -f`, run by a helper shell so this thread keeps
  * going), then the renames. Where `sync -f` cannot run, each file is fsynced
  * instead. For a reader that already holds each file in memory and has no
  * use for another thread's copy of it (the companion's tile receiver).
@@ -47,6 +46,7 @@ export class GroupCommitWriter {
   #groupBytes = 0;
   #timer: NodeJS.Timeout | undefined;
   readonly #committing = new Set<Promise<void>>();
+  readonly #syncfs = new SyncfsRunner();
 
   constructor(options: GroupCommitWriterOptions = {}) {
     this.#durability =
@@ -97,6 +97,7 @@ export class GroupCommitWriter {
   async close(): Promise<void> {
     this.#commitGroup();
     while (this.#committing.size > 0) await Promise.race(this.#committing);
+    this.#syncfs.close();
   }
 
   #commitGroup(): void {
@@ -132,8 +133,7 @@ export class GroupCommitWriter {
 
   async #makeDurable(files: TempFile[]): Promise<void> {
     if (this.#durability === "none" || this.#durability === "file") return;
-    const sync = syncCommand();
-    if (sync !== undefined && (await exitsCleanly(sync, ["-f", files[0]!.temp]))) return;
+    if (await this.#syncfs.syncfs(files[0]!.temp)) return;
     this.#durability = "file"; // no working `sync -f` here: one fsync per file from now on
     for (const file of files) {
       const fd = openSync(file.temp, "r+");
@@ -144,14 +144,6 @@ export class GroupCommitWriter {
       }
     }
   }
-}
-
-function exitsCleanly(command: string, args: string[]): Promise<boolean> {
-  return new Promise((resolve) => {
-    const child = spawn(command, args, { stdio: "ignore" });
-    child.once("error", () => resolve(false));
-    child.once("close", (code) => resolve(code === 0));
-  });
 }
 
 function removeQuietly(path: string): void {

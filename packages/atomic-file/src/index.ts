@@ -16,3 +16,4 @@ export type {
   PipelinedWriteOptions,
 } from "./pipelined-writer.js";
 export { PipelinedAtomicWriter, PipelinedWriteError } from "./pipelined-writer.js";
+export { SyncfsRunner } from "./sync-command.js";

@@ -4,15 +4,15 @@
 // which at tens of thousands of tiles outweighed the work itself.
 //
 // Durability comes in groups where the system allows it: the temp files of a
-// group are written, one syncfs(2) (`sync -f`) makes all of them durable at
-// once, and only then are they renamed into place. A file is never renamed
+// group are written, one syncfs(2) (`sync -f`, through a helper shell, while
+// this thread writes the next group) makes all of them durable at once, and
+// only then are they renamed into place. A file is never renamed
 // before its data is on disk, exactly as with one fsync per file, but the
 // filesystem commits its journal once per group instead of once per file.
-import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { closeSync, fstatSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
-import { syncCommand } from "./sync-command.js";
+import { SyncfsRunner } from "./sync-command.js";
 
 export interface WriteJob {
   id: number;
@@ -37,8 +37,8 @@ export interface WriterThreadSettings {
   groupMaxBytes: number;
   /**
    * How long a partial group waits for more files before it is committed:
-   * each group costs a process spawn, so a group should span a fair slice of
-   * a download, not one network round trip.
+   * each group costs a syncfs, so a group should span a fair slice of a
+   * download, not one network round trip.
    */
   groupDelayMs: number;
 }
@@ -104,12 +104,12 @@ function rename(file: WrittenFile): WriteOutcome {
   }
 }
 
+const syncfs = new SyncfsRunner();
+
 /** Makes every file of the group durable: one syncfs, or one fsync each where syncfs is unavailable. */
-function syncGroup(files: WrittenFile[]): void {
+async function syncGroup(files: WrittenFile[]): Promise<void> {
   if (durability === "group") {
-    const sync = syncCommand();
-    if (sync !== undefined && spawnSync(sync, ["-f", files[0]!.job.temp], { stdio: "ignore" }).status === 0)
-      return;
+    if (await syncfs.syncfs(files[0]!.job.temp)) return;
     durability = "file"; // no working `sync -f` here: one fsync per file from now on
   }
   for (const file of files) {
@@ -122,6 +122,10 @@ function syncGroup(files: WrittenFile[]): void {
   }
 }
 
+/**
+ * Starts committing the open group; this thread goes on writing the next
+ * one meanwhile, and the group's files are renamed once its sync returns.
+ */
 function commitGroup(): void {
   if (groupTimer !== undefined) clearTimeout(groupTimer);
   groupTimer = undefined;
@@ -129,16 +133,19 @@ function commitGroup(): void {
   group = [];
   groupBytes = 0;
   if (files.length === 0) return;
-  try {
-    syncGroup(files);
-    for (const file of files) outbox.push(rename(file));
-  } catch (error) {
-    for (const file of files) {
-      removeQuietly(file.job.temp);
-      outbox.push(failure(file.job.id, file.sha256, error));
-    }
-  }
-  sendOutcomes();
+  syncGroup(files).then(
+    () => {
+      for (const file of files) outbox.push(rename(file));
+      sendOutcomes();
+    },
+    (error: unknown) => {
+      for (const file of files) {
+        removeQuietly(file.job.temp);
+        outbox.push(failure(file.job.id, file.sha256, error));
+      }
+      sendOutcomes();
+    },
+  );
 }
 
 function sendOutcomes(): void {
