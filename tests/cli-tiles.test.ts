@@ -8,6 +8,7 @@ import {
   runOperatorTool,
   startTileServer,
   type TileServer,
+  waitFor,
 } from "@operator-tool/test-helpers";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
@@ -308,6 +309,38 @@ describe("operator-tool tiles receive --list-first", () => {
       2,
     );
     expect(statSync(manifest).mtimeMs).toBe(before);
+  });
+
+  it("SIGTERM mid-stream: stops reading, commits the files received whole, exits 130", async () => {
+    const root = join(temp.path, "companion");
+    const body = "a whole tile";
+    const sha256 = createHash("sha256").update(body).digest("hex");
+    const child = spawn(process.execPath, [CLI_PATH, "tiles", "receive", "--root", root, "--list-first"], {
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    try {
+      await waitFor(() => stdout.includes("\n"));
+      // One whole file, then a second cut short: the sender has gone quiet, the channel is still open.
+      child.stdin.write(`${JSON.stringify({ path: "17/1/1.png", bytes: body.length, sha256 })}\n${body}`);
+      child.stdin.write(`${JSON.stringify({ path: "17/1/2.png", bytes: 1000, sha256 })}\nonly part`);
+      await waitFor(() => existsSync(join(root, "17", "1")) && readdirSync(join(root, "17", "1")).length > 0);
+      child.kill("SIGTERM");
+      const code = await Promise.race([
+        exited,
+        new Promise((r) => setTimeout(() => r("still running"), 10_000)),
+      ]);
+      expect(code, stderr).toBe(130);
+      expect(stderr).toContain("SIGTERM");
+      expect(readdirSync(join(root, "17", "1"))).toEqual(["1.png"]); // committed; no temp file, no partial tile
+      expect(readFileSync(join(root, "17", "1", "1.png"), "utf8")).toBe(body);
+    } finally {
+      child.kill("SIGKILL");
+    }
   });
 
   it("a manifest left unreadable (a power cut before it reached the disk) costs a rehash, never a wrong listing", async () => {

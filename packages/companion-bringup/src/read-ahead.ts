@@ -6,7 +6,7 @@ import type { ConsumedMessage, ReadAheadMessage, ReadAheadSettings } from "./rea
 export interface ByteSource {
   /** Reads up to `most` bytes into `into` at `at`; 0 at the end of the input. */
   read(into: Buffer, at: number, most: number): Promise<number>;
-  /** Stops reading; the descriptor may be closed by then. */
+  /** Stops reading (a pending read may fail); the descriptor may be closed by then. */
   close(): Promise<void>;
 }
 
@@ -117,8 +117,12 @@ export class ReadAheadInput implements ByteSource {
     return n;
   }
 
+  /** Stops the reader thread; a read waiting for input fails instead of waiting forever. */
   async close(): Promise<void> {
     this.#worker.removeAllListeners("exit");
+    this.#failure ??= new Error("the input was closed");
+    this.#chunks.length = 0;
+    this.#notify();
     await this.#worker.terminate();
   }
 

@@ -97,13 +97,21 @@ export async function receiveFiles(
   options: {
     /** Called with the listing before any input is read (the sender decides what to send from it). */
     onListing?: ((files: Manifest) => void) | undefined;
+    /** Stops reading; files already received whole are committed, then the abort reason is thrown. */
+    signal?: AbortSignal | undefined;
   } = {},
 ): Promise<ReceiveResult> {
   // Opened first: the read-ahead thread starts while the cache is scanned.
   const input = openInput(inputFd);
+  const stop = () => void input.close();
+  options.signal?.addEventListener("abort", stop, { once: true });
   try {
     return await receiveFrames(root, new FrameReader(input), options.onListing);
+  } catch (error) {
+    options.signal?.throwIfAborted();
+    throw error;
   } finally {
+    options.signal?.removeEventListener("abort", stop);
     await input.close();
   }
 }

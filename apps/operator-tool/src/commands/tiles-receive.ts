@@ -28,7 +28,7 @@ export async function tilesReceive(
         process.stdout.write(`${JSON.stringify({ files })}\n`);
       }
     : undefined;
-  const result = await receiveFiles(options.root, 0, { onListing });
+  const result = await receiveFiles(options.root, 0, { onListing, signal: ctx.signal });
   ctx.logger.debug(result, "tiles received");
   return { exitCode: 0, data: result, text: JSON.stringify(result) };
 }
