@@ -1,6 +1,7 @@
-import { closeSync, fstatSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { renameSync } from "node:fs";
 import { tempPathFor } from "./atomic-file.js";
 import { SyncfsRunner } from "./sync-command.js";
+import { removeQuietly, writeTempFileSync } from "./temp-file-sync.js";
 
 export interface GroupCommitWriterOptions {
   /** `false`: rename without syncing (atomic, but may not survive power loss). */
@@ -24,6 +25,8 @@ interface TempFile {
   temp: string;
   path: string;
   mtimeMs: number;
+  /** Fsynced as it was written (per-file durability at the time). */
+  fsynced: boolean;
   onCommitted: OnFileCommitted;
 }
 
@@ -66,21 +69,12 @@ export class GroupCommitWriter {
    */
   async write(path: string, data: Uint8Array, onCommitted: OnFileCommitted): Promise<void> {
     const temp = tempPathFor(path);
-    let fd: number | undefined;
+    const fsynced = this.#durability === "file";
     try {
-      fd = openSync(temp, "wx", 0o644);
-      for (let offset = 0; offset < data.length; )
-        offset += writeSync(fd, data, offset, data.length - offset);
-      if (this.#durability === "file") fsyncSync(fd);
-      const { mtimeMs } = fstatSync(fd);
-      const open = fd;
-      fd = undefined; // a failing close must not be closed again below
-      closeSync(open);
-      this.#group.push({ temp, path, mtimeMs, onCommitted });
+      const mtimeMs = writeTempFileSync(temp, data, fsynced);
+      this.#group.push({ temp, path, mtimeMs, fsynced, onCommitted });
       this.#groupBytes += data.length;
     } catch (error) {
-      if (fd !== undefined) closeSync(fd);
-      removeQuietly(temp);
       onCommitted(error as Error, undefined);
       return;
     }
@@ -132,24 +126,9 @@ export class GroupCommitWriter {
   }
 
   async #makeDurable(files: TempFile[]): Promise<void> {
-    if (this.#durability === "none" || this.#durability === "file") return;
-    if (await this.#syncfs.syncfs(files[0]!.temp)) return;
-    this.#durability = "file"; // no working `sync -f` here: one fsync per file from now on
-    for (const file of files) {
-      const fd = openSync(file.temp, "r+");
-      try {
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-    }
-  }
-}
-
-function removeQuietly(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    // never created, or gone already
+    if (this.#durability === "none") return;
+    // Files written before a switch to per-file durability still need their sync.
+    const unsynced = files.filter((file) => !file.fsynced).map((file) => file.temp);
+    if (!(await this.#syncfs.makeDurable(unsynced))) this.#durability = "file";
   }
 }

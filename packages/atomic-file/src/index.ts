@@ -16,4 +16,3 @@ export type {
   PipelinedWriteOptions,
 } from "./pipelined-writer.js";
 export { PipelinedAtomicWriter, PipelinedWriteError } from "./pipelined-writer.js";
-export { SyncfsRunner } from "./sync-command.js";

@@ -2,6 +2,7 @@ import { type ChildProcessByStdio, spawn } from "node:child_process";
 import { accessSync, constants } from "node:fs";
 import { delimiter, join } from "node:path";
 import type { Readable, Writable } from "node:stream";
+import { fsyncEachSync } from "./temp-file-sync.js";
 
 let found: string | undefined;
 
@@ -59,6 +60,19 @@ export class SyncfsRunner {
       this.#pending.push(resolve);
       child.stdin.write(`${path}\n`);
     });
+  }
+
+  /**
+   * Makes files written but not yet synced durable before their rename: one
+   * syncfs for all of them, or, where that cannot run, one fsync each. False
+   * in that second case: the caller should fsync each file as it writes it
+   * from then on.
+   */
+  async makeDurable(paths: readonly string[]): Promise<boolean> {
+    if (paths.length === 0) return true;
+    if (await this.syncfs(paths[0]!)) return true;
+    fsyncEachSync(paths);
+    return false;
   }
 
   /** Lets the shell exit once it has answered what is outstanding. */

@@ -10,9 +10,10 @@
 // before its data is on disk, exactly as with one fsync per file, but the
 // filesystem commits its journal once per group instead of once per file.
 import { createHash } from "node:crypto";
-import { closeSync, fstatSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { renameSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import { SyncfsRunner } from "./sync-command.js";
+import { removeQuietly, writeTempFileSync } from "./temp-file-sync.js";
 
 export interface WriteJob {
   id: number;
@@ -47,6 +48,8 @@ interface WrittenFile {
   job: WriteJob;
   sha256: string;
   mtimeMs: number;
+  /** Fsynced as it was written (per-file durability at the time). */
+  fsynced: boolean;
 }
 
 const settings = workerData as WriterThreadSettings;
@@ -61,14 +64,6 @@ function failure(id: number, sha256: string, error: unknown): WriteOutcome {
   return { id, sha256, mtimeMs: 0, error: { message, code } };
 }
 
-function removeQuietly(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    // never created, or gone already
-  }
-}
-
 /** Writes the temp file (fsynced when durability is per file); returns what is left to do. */
 function writeTemp(job: WriteJob): WrittenFile | WriteOutcome {
   const sha256 = createHash("sha256").update(job.data).digest("hex");
@@ -76,20 +71,10 @@ function writeTemp(job: WriteJob): WrittenFile | WriteOutcome {
     const message = `sha256 ${sha256}, expected ${job.expectedSha256}; not written`;
     return { id: job.id, sha256, mtimeMs: 0, error: { message, code: "EDIGEST" } };
   }
-  let fd: number | undefined;
+  const fsynced = durability === "file";
   try {
-    fd = openSync(job.temp, "wx", 0o644);
-    for (let offset = 0; offset < job.data.length; )
-      offset += writeSync(fd, job.data, offset, job.data.length - offset);
-    if (durability === "file") fsyncSync(fd);
-    const { mtimeMs } = fstatSync(fd);
-    const open = fd;
-    fd = undefined; // a failing close must not be closed again below
-    closeSync(open);
-    return { job, sha256, mtimeMs };
+    return { job, sha256, mtimeMs: writeTempFileSync(job.temp, job.data, fsynced), fsynced };
   } catch (error) {
-    if (fd !== undefined) closeSync(fd);
-    removeQuietly(job.temp);
     return failure(job.id, sha256, error);
   }
 }
@@ -108,18 +93,9 @@ const syncfs = new SyncfsRunner();
 
 /** Makes every file of the group durable: one syncfs, or one fsync each where syncfs is unavailable. */
 async function syncGroup(files: WrittenFile[]): Promise<void> {
-  if (durability === "group") {
-    if (await syncfs.syncfs(files[0]!.job.temp)) return;
-    durability = "file"; // no working `sync -f` here: one fsync per file from now on
-  }
-  for (const file of files) {
-    const fd = openSync(file.job.temp, "r+");
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  }
+  // Files written before a switch to per-file durability still need their sync.
+  const unsynced = files.filter((file) => !file.fsynced).map((file) => file.job.temp);
+  if (!(await syncfs.makeDurable(unsynced))) durability = "file";
 }
 
 /**
