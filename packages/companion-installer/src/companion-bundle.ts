@@ -103,7 +103,15 @@ export async function prepareCompanionBundle(options: PrepareBundleOptions): Pro
   writeFileSync(join(temp, RECORD), `${JSON.stringify(record)}\n`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dirname(dir), { recursive: true });
-  renameSync(temp, dir);
+  try {
+    renameSync(temp, dir);
+  } catch (error) {
+    // Another run (a fleet install) put the same bundle there first: use that one.
+    rmSync(temp, { recursive: true, force: true });
+    const theirs = reuseBundle(dir);
+    if (theirs === undefined) throw error;
+    return finish(options, dir, theirs);
+  }
   return finish(options, dir, record);
 }
 
