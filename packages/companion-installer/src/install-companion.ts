@@ -411,4 +411,3 @@ function rollbackScript(prefix: string, binDir: string): string {
   ].join("\n");
 }
 
-export type { CompanionBundle };
