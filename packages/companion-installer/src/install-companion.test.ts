@@ -314,6 +314,19 @@ describe("companions that cannot take the install are refused (COMPANION_NOT_REA
     expect(error.hint).toMatch(/--prefix/);
   });
 
+  it("not enough free space under the prefix", async () => {
+    const { fakeBin } = companionAccount("full");
+    writeFileSync(
+      join(fakeBin, "df"),
+      "#!/bin/sh\necho 'Filesystem 1024-blocks Used Available Capacity Mounted on'\necho '/dev/mmcblk0p1 14000000 13990000 10240 100% /'\n",
+      { mode: 0o755 },
+    );
+    const error = await failure(installCompanion(installOptions(await connect())));
+    expect(error).toMatchObject({ code: "COMPANION_NOT_READY", reason: "space" });
+    expect(error.message).toMatch(/has 10 MiB free under .*; the install needs \d+ MiB/);
+    expect(error.hint).toMatch(/free space/);
+  });
+
   it("an unsupported architecture", async () => {
     const { fakeBin } = companionAccount("armhf");
     fakeCommand(fakeBin, "uname", "armv7l");

@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:f
 import { join } from "node:path";
 import { writeFileAtomic } from "@operator-tool/atomic-file";
 import type { CompanionConnection } from "@operator-tool/companion-bringup";
-import { type CompanionBundle, prepareCompanionBundle } from "./companion-bundle.js";
+import { prepareCompanionBundle } from "./companion-bundle.js";
 import {
   assertInstallable,
   assertSpace,
@@ -410,4 +410,3 @@ function rollbackScript(prefix: string, binDir: string): string {
     'echo "verified=$got"',
   ].join("\n");
 }
-
