@@ -1,9 +1,12 @@
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   CLI_PATH,
+  FAKE_TRTEXEC_RELEASES,
   installFakeTrtexec,
+  JETSON_FIXTURES,
+  jetsonBinDir,
   makeTempDir,
   runOperatorTool,
   writeJetsonRoot,
@@ -132,14 +135,20 @@ describe("operator-tool compile-engines (the built binary)", () => {
       env: { ...env, FAKE_TRTEXEC_FAIL: "lightglue.onnx" },
     });
     expect(run.exitCode).toBe(60);
+    // trtexec's cause, not the generic "Engine could not be created…" / "Engine set up failed" after it.
     expect(run.firstErrorLine).toBe(
-      "error: model lightglue: trtexec exited 1: Engine could not be created from network — the report's error.tail has trtexec's last lines; --log-level debug streams all of it",
+      "error: model lightglue: trtexec exited 1: [TRT] 10: [optimizer] Error Code 10: Internal Error (Could not find any implementation for node mul) — the report's error.tail has trtexec's last lines; --log-level debug streams all of it",
     );
     expect(lastLine(run.stdout)).toMatchObject({
       outcome: "failure",
-      error: { modelName: "lightglue", class: "EngineBuildError" },
+      error: { modelName: "lightglue", class: "EngineBuildError", errorLines: expect.any(Array) },
       summary: { built: 1, failed: 1 },
     });
+    const oom = await runOperatorTool(args("--log-level", "silent", "--force", "lightglue"), {
+      env: { ...env, FAKE_TRTEXEC_FAIL: "lightglue.onnx:oom" },
+    });
+    expect(oom.exitCode).toBe(60);
+    expect(oom.firstErrorLine).toMatch(/^error: model lightglue: trtexec exited 1: \[TRT\] .*OutOfMemory/);
   });
 
   it("61: a missing model, and a model whose input does not match", async () => {
@@ -247,5 +256,161 @@ describe("operator-tool compile-engines (the built binary)", () => {
     expect(
       readdirSync(join(temp.path, "engines")).filter((n) => n.endsWith(".engine") || n.includes(".tmp-")),
     ).toEqual([]);
+  });
+});
+
+describe("compile-engines on every TensorRT a Jetson ships, probed from its files alone", () => {
+  const callsOf = (path: string) =>
+    existsSync(path)
+      ? readFileSync(path, "utf8")
+          .trim()
+          .split("\n")
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as string[])
+      : [];
+
+  it.each(FAKE_TRTEXEC_RELEASES)(
+    "TensorRT %s: cold → built, warm → reused; static and dynamic models; fp32, fp16, int8 with a calibration cache",
+    async (release) => {
+      const fixture = JETSON_FIXTURES[release];
+      const root = writeJetsonRoot(join(temp.path, `jetson-${release}`), { release });
+      const calls = join(temp.path, `calls-${release}.jsonl`);
+      // No override and no trtexec on PATH: the probe finds /usr/src/tensorrt/bin/trtexec under the root.
+      const jetsonEnv = {
+        PATH: `${jetsonBinDir(root)}:${process.env.PATH}`,
+        FAKE_TRTEXEC_CALLS: calls,
+      };
+      writeFileSync(join(temp.path, "int8.calib"), "TRT-8502-EntropyCalibration2\ninput: 3c010a14\n");
+      const strongOnly = release === "11.1";
+      const models = [
+        { modelName: "static_fp32", onnxPath: "dinov2_vpr.onnx", inputName: "input", precision: "fp32" },
+        {
+          modelName: "dynamic_range",
+          onnxPath: "lightglue.onnx",
+          inputName: "input",
+          inputShape: { min: [1, 3, 16, 16], opt: [2, 3, 16, 16], max: [4, 3, 16, 16] },
+          precision: strongOnly ? "model" : "fp16",
+        },
+        ...(strongOnly
+          ? []
+          : [
+              {
+                modelName: "static_int8",
+                onnxPath: "dinov2_vpr.onnx",
+                inputName: "input",
+                inputShape: [1, 3, 16, 16],
+                precision: "int8",
+                calibrationPath: "int8.calib",
+              },
+              {
+                modelName: "dynamic_one",
+                onnxPath: "lightglue.onnx",
+                inputName: "input",
+                inputShape: [2, 3, 16, 16],
+                precision: "fp16",
+              },
+            ]),
+      ];
+      const corpus = join(temp.path, `corpus-${release}.json`);
+      writeFileSync(corpus, JSON.stringify({ cacheRoot: `engines-${release}`, backbones: models }));
+      const compile = () =>
+        runOperatorTool(["compile-engines", "--corpus", corpus, "--host-root", root, "--json"], {
+          env: jetsonEnv,
+        });
+
+      const cold = await compile();
+      expect(cold.exitCode, cold.stderr).toBe(0);
+      const report = lastLine(cold.stdout);
+      expect(report.host).toMatchObject({
+        backend: "tensorrt",
+        sm: fixture.sm,
+        jetpack: fixture.jetpack,
+        tensorrt: release,
+        tensorrtFull: fixture.tensorrtFull,
+        cuda: fixture.cuda.version,
+        l4t: fixture.l4t,
+        device: { model: fixture.model, compatible: fixture.compatible },
+      });
+      expect(report.results.map((r) => [r.modelName, r.outcome])).toEqual(
+        models.map((m) => [m.modelName, "built"]),
+      );
+      const argv = callsOf(calls);
+      expect(argv).toHaveLength(models.length);
+      const shapesOf = (name: string) =>
+        argv.find((a) => a.includes(`--onnx=${join(temp.path, name)}`))!.filter((a) => /Shapes=/.test(a));
+      expect(shapesOf("dinov2_vpr.onnx")).toEqual([]);
+      expect(shapesOf("lightglue.onnx")).toEqual([
+        "--minShapes=input:1x3x16x16",
+        "--optShapes=input:2x3x16x16",
+        "--maxShapes=input:4x3x16x16",
+      ]);
+      if (!strongOnly) {
+        expect(argv.some((a) => a.includes(`--calib=${join(temp.path, "int8.calib")}`))).toBe(true);
+      }
+      expect(
+        readdirSync(join(temp.path, `engines-${release}`))
+          .filter((n) => n.endsWith(".engine"))
+          .sort(),
+      ).toEqual(
+        models
+          .map(
+            (m) => `${m.modelName}__sm${fixture.sm}_jp${fixture.jetpack}_trt${release}_${m.precision}.engine`,
+          )
+          .sort(),
+      );
+
+      const warm = await compile();
+      expect(warm.exitCode, warm.stderr).toBe(0);
+      expect(lastLine(warm.stdout).results.map((r) => r.outcome)).toEqual(models.map(() => "reused"));
+      expect(callsOf(calls)).toHaveLength(models.length);
+    },
+  );
+
+  it("TensorRT 11: fp16 is exit 61 with the fix; a static model's wrong shape is exit 61 naming both", async () => {
+    const root = writeJetsonRoot(join(temp.path, "jetson-11"), { release: "11.1" });
+    const corpus = join(temp.path, "corpus-11.json");
+    const compile = (backbone: Record<string, unknown>) => {
+      writeFileSync(corpus, JSON.stringify({ cacheRoot: "engines-11", backbones: [backbone] }));
+      return runOperatorTool(
+        ["compile-engines", "--corpus", corpus, "--host-root", root, "--log-level", "silent"],
+        {
+          env: { PATH: `${jetsonBinDir(root)}:${process.env.PATH}` },
+        },
+      );
+    };
+    const fp16 = await compile({ modelName: "dinov2_vpr", onnxPath: "dinov2_vpr.onnx", inputName: "input" });
+    expect(fp16.exitCode).toBe(61);
+    expect(fp16.firstErrorLine).toBe(
+      'error: model dinov2_vpr: precision "fp16" cannot be built by TensorRT 11.1.0.106: it builds strongly typed networks only (no --fp16, --int8, --best, --calib) — export the model in that precision and set precision: "model"',
+    );
+    const shape = await compile({
+      modelName: "dinov2_vpr",
+      onnxPath: "dinov2_vpr.onnx",
+      inputName: "input",
+      inputShape: [1, 3, 32, 32],
+      precision: "model",
+    });
+    expect(shape.exitCode).toBe(61);
+    expect(shape.firstErrorLine).toMatch(
+      /^error: model dinov2_vpr: inputShape \[1, 3, 32, 32\] is not the static shape \[1, 3, 16, 16\] of input "input"/,
+    );
+  });
+
+  it("the build's phases and elapsed time reach the log as structured records", async () => {
+    const run = await runOperatorTool(args("--json", "--log-format", "json", "--log-level", "info"), {
+      env: { ...env, FAKE_TRTEXEC_DELAY_MS: "300" },
+    });
+    expect(run.exitCode, run.stderr).toBe(0);
+    const records = run.stderr
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as { event?: string; model?: string; phase?: string; elapsedS?: number });
+    const phases = records
+      .filter((r) => r.event === "engine-build" && r.model === "dinov2_vpr")
+      .map((r) => r.phase);
+    expect(phases).toEqual(["started", "parsing", "building", "built", "skipped-inference", "done"]);
+    expect(
+      records.filter((r) => r.event === "engine-build").every((r) => typeof r.elapsedS === "number"),
+    ).toBe(true);
   });
 });

@@ -1,15 +1,18 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
+  FAKE_TRTEXEC_RELEASES,
   installFakeTrtexec,
+  JETSON_FIXTURES,
+  jetsonBinDir,
   makeTempDir,
   writeJetsonRoot,
   writeOnnxModel,
 } from "@operator-tool/test-helpers";
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { compileEngines } from "./compile-engines.js";
+import { compileEngines, type EngineBuildLogRecord } from "./compile-engines.js";
 import { type Corpus, parseCorpus } from "./corpus.js";
 import { readBuildRecord, sidecarPath } from "./engine-cache.js";
 import { buildEngineFilename, parseEngineFilename } from "./engine-filename.js";
@@ -48,6 +51,8 @@ const trtHost = (overrides: Partial<HostInfo> = {}): HostInfo => ({
   tensorrt: "10.3",
   tensorrtFull: "10.3.0",
   cuda: "12.6",
+  deviceModel: undefined,
+  compatible: undefined,
   trtexecPath: trtexec,
   ortVersion: "1.30.0",
   sources: {},
@@ -158,9 +163,20 @@ describe("compileEngines (seed acceptance criteria)", () => {
       class: "EngineBuildError",
       code: "ENGINE_BUILD_FAILED",
     });
-    expect(report.error!.message).toContain("trtexec exited 1: Engine could not be created from network");
-    expect(report.error!.tail!.join("\n")).toContain("Could not find any implementation");
-    expect(report.error!.tail!.at(-1)).toMatch(/^&&&& FAILED TensorRT\.trtexec/);
+    // The cause, not the generic "Engine could not be created from network" … "Engine set up failed" after it.
+    expect(report.error!.message).toBe(
+      "model lightglue: trtexec exited 1: [TRT] 10: [optimizer] Error Code 10: Internal Error (Could not find any implementation for node mul)",
+    );
+    expect(report.error!.tail!.join("\n")).toContain("[E] Engine set up failed");
+    expect(report.error!.errorLines!.map((l) => l.replace(/^\[[^\]]*\] /, ""))).toEqual([
+      "[E] [TRT] 10: [optimizer] Error Code 10: Internal Error (Could not find any implementation for node mul)",
+      "[E] Engine could not be created from network",
+      "[E] Building engine failed",
+      "[E] Failed to create engine from model or file.",
+      "[E] Engine set up failed",
+    ]);
+    // stdout and stderr are two pipes: the result line's place among the [E] lines is not fixed.
+    expect(report.error!.tail!.some((l) => /^&&&& FAILED TensorRT\.trtexec/.test(l))).toBe(true);
     expect(report.results.map((r) => r.outcome)).toEqual(["reused", "failed"]);
     expect(readFileSync(join(cacheRoot(), "dinov2_vpr__sm87_jp6.2_trt10.3_fp16.engine"))).toEqual(kept);
     expect(
@@ -303,10 +319,12 @@ describe("compileEngines: what the anchors get wrong", () => {
   });
 
   it("--prune removes this corpus's engines for other hosts, nothing else", async () => {
-    await run(
+    const trtexec85 = installFakeTrtexec(join(temp.path, "trt85"), { release: "8.5" });
+    const built = await run(
       corpus(["dinov2_vpr"]),
-      trtHost({ sm: 72, jetpack: "5.1.2", tensorrt: "8.5", tensorrtFull: "8.5.2" }),
+      trtHost({ sm: 72, jetpack: "5.1.2", tensorrt: "8.5", tensorrtFull: "8.5.2", trtexecPath: trtexec85 }),
     );
+    expect(built.error).toBeUndefined();
     writeFileSync(join(cacheRoot(), "unrelated__sm72_jp5.1.2_trt8.5_fp16.engine"), "x");
     const { pruned } = await run(corpus(["dinov2_vpr"]), trtHost(), { prune: true });
     expect(pruned).toEqual(["dinov2_vpr__sm72_jp5.1.2_trt8.5_fp16.engine"]);
@@ -459,6 +477,236 @@ describe("probeHost", () => {
       message: expect.stringMatching(
         /trtexec .*; the GPU's SM .*pass --sm; the TensorRT version .*pass --tensorrt/,
       ),
+    });
+  });
+});
+
+const trtexecArgv = (): string[][] =>
+  existsSync(calls)
+    ? readFileSync(calls, "utf8")
+        .trim()
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as string[])
+    : [];
+
+describe("compileEngines: shapes only where the model is dynamic", () => {
+  it("a static model gets no shape flags (trtexec refuses them); its corpus shape may be omitted", async () => {
+    writeOnnxModel(join(temp.path, "aliked.onnx"), { shape: [1, 3, 16, 16] });
+    const c = parseCorpus(
+      {
+        backbones: [
+          { modelName: "aliked", onnxPath: "aliked.onnx", inputName: "input", inputShape: [1, 3, 16, 16] },
+          { modelName: "lightglue", onnxPath: "aliked.onnx", inputName: "input", precision: "fp32" },
+        ],
+      },
+      join(temp.path, "corpus.json"),
+    );
+    const { report, error } = await run(c);
+    expect(error).toBeUndefined();
+    expect(report.results.map((r) => r.outcome)).toEqual(["built", "built"]);
+    for (const argv of trtexecArgv()) expect(argv.filter((a) => /Shapes=/.test(a))).toEqual([]);
+  });
+
+  it("a static model whose corpus shape differs is exit 61 naming both shapes", async () => {
+    writeOnnxModel(join(temp.path, "aliked.onnx"), { shape: [1, 3, 16, 16] });
+    const { error } = await run(corpus(["aliked"], { inputShape: [2, 3, 16, 16] }));
+    expect(error).toMatchObject({
+      code: "MODEL_INVALID",
+      message: expect.stringMatching(
+        /^model aliked: inputShape \[2, 3, 16, 16\] is not the static shape \[1, 3, 16, 16\] of input "input" in .*aliked\.onnx$/,
+      ),
+      hint: "set inputShape to [1, 3, 16, 16] or remove it: a static input takes the model's own shape",
+    });
+    expect(trtexecCalls()).toBe(0);
+  });
+
+  it("a dynamic input without a corpus shape is exit 61; with one, min/opt/max are passed", async () => {
+    const missing = await run(corpus(["dinov2_vpr"], { inputShape: undefined }));
+    expect(missing.error?.message).toBe(
+      'model dinov2_vpr: input "input" is dynamic [?, 3, 16, 16] and the corpus gives no inputShape',
+    );
+    const { error } = await run(corpus(["dinov2_vpr"]));
+    expect(error).toBeUndefined();
+    expect(trtexecArgv()[0]).toEqual(
+      expect.arrayContaining([
+        "--minShapes=input:1x3x16x16",
+        "--optShapes=input:1x3x16x16",
+        "--maxShapes=input:1x3x16x16",
+      ]),
+    );
+  });
+});
+
+describe("compileEngines: precisions per TensorRT release", () => {
+  const hostFor = (release: (typeof FAKE_TRTEXEC_RELEASES)[number]) => {
+    const fixture = JETSON_FIXTURES[release];
+    return trtHost({
+      tensorrt: release,
+      tensorrtFull: fixture.tensorrtFull,
+      jetpack: fixture.jetpack,
+      sm: fixture.sm,
+      trtexecPath: installFakeTrtexec(join(temp.path, `trt-${release}`), { release }),
+    });
+  };
+
+  it('TensorRT 11: fp16 is exit 61 with the fix; precision "model" builds with no precision flag', async () => {
+    const refused = await run(corpus(["dinov2_vpr"]), hostFor("11.1"));
+    expect(refused.error).toMatchObject({
+      code: "MODEL_INVALID",
+      hint: 'export the model in that precision and set precision: "model"',
+    });
+    expect(trtexecCalls()).toBe(0);
+    const { error } = await run(corpus(["dinov2_vpr"], { precision: "model" }), hostFor("11.1"));
+    expect(error).toBeUndefined();
+    expect(trtexecArgv()[0]!.filter((a) => /^--(fp16|int8|best|calib|stronglyTyped)/.test(a))).toEqual([]);
+  });
+
+  it('precision "model" is --stronglyTyped on 10.x and exit 61 on 8.x', async () => {
+    expect(
+      (await run(corpus(["dinov2_vpr"], { precision: "model" }), hostFor("10.3"))).error,
+    ).toBeUndefined();
+    expect(trtexecArgv()[0]).toContain("--stronglyTyped");
+    const { error } = await run(corpus(["lightglue"], { precision: "model" }), hostFor("8.5"));
+    expect(error?.message).toMatch(
+      /precision "model" cannot be built by TensorRT 8\.5\.2: it has no --stronglyTyped/,
+    );
+  });
+
+  it("a TensorRT upgrade that changes the flags rebuilds (the flags are part of the key)", async () => {
+    const host = hostFor("8.6");
+    await run(corpus(["dinov2_vpr"]), host);
+    const path = join(cacheRoot(), "dinov2_vpr__sm87_jp6.0_trt8.6_fp16.engine");
+    const record = JSON.parse(readFileSync(`${path}.build.json`, "utf8")) as { builderFlags: string[] };
+    expect(record.builderFlags).toContain("--skipInference");
+    // The same engine name, with flags an older rule would choose: rebuilt, not reused.
+    writeFileSync(
+      `${path}.build.json`,
+      JSON.stringify({
+        ...record,
+        builderFlags: record.builderFlags.map((f) => f.replace("--skipInference", "--buildOnly")),
+      }),
+    );
+    expect((await run(corpus(["dinov2_vpr"]), host)).report.results[0]!.reasons).toEqual([
+      "build-parameters-changed",
+    ]);
+  });
+});
+
+describe("compileEngines: live progress and what the report and record carry", () => {
+  it("logs the build's phases and its elapsed time as structured records", async () => {
+    process.env.FAKE_TRTEXEC_DELAY_MS = "700";
+    const records: Array<{ level: string; fields: EngineBuildLogRecord; message: string }> = [];
+    const logger = {
+      debug: () => {},
+      info: (fields: object, message: string) =>
+        records.push({ level: "info", fields: fields as EngineBuildLogRecord, message }),
+      warn: (fields: object, message: string) =>
+        records.push({ level: "warn", fields: fields as EngineBuildLogRecord, message }),
+    };
+    const { error } = await run(corpus(["dinov2_vpr"]), trtHost(), { logger, progressIntervalMs: 100 });
+    expect(error).toBeUndefined();
+    const builds = records.filter((r) => r.fields.event === "engine-build");
+    expect(builds.map((r) => r.fields.phase)).toEqual([
+      "started",
+      "parsing",
+      "building",
+      "built",
+      "skipped-inference",
+      "done",
+    ]);
+    expect(builds[0]).toMatchObject({
+      level: "warn",
+      fields: { reasons: ["no-engine"], builder: "trtexec" },
+    });
+    expect(builds[2]!.fields.line).toMatch(/^Finished parsing network model\. Parse time: /);
+    const ticks = records.filter((r) => r.fields.event === "engine-build-progress");
+    expect(ticks.length).toBeGreaterThan(0);
+    expect(ticks.every((t) => t.fields.model === "dinov2_vpr")).toBe(true);
+    // The build sleeps after parsing: ticks land there, each saying which phase it is in.
+    expect(ticks.some((t) => t.fields.phase === "building")).toBe(true);
+    const elapsed = [...builds, ...ticks].map((r) => r.fields.elapsedS);
+    expect(elapsed.every((s) => typeof s === "number" && s >= 0)).toBe(true);
+    expect(builds.at(-1)!.fields.elapsedS).toBeGreaterThanOrEqual(0.7);
+  });
+
+  it("the device identity, CUDA and full TensorRT go into the build record and the report", async () => {
+    const host = trtHost({
+      deviceModel: "NVIDIA Jetson Orin NX Engineering Reference Developer Kit",
+      compatible: ["nvidia,p3768-0000+p3767-0001", "nvidia,p3767-0001", "nvidia,tegra234"],
+      tensorrtFull: "10.3.0.30",
+      cuda: "12.6.68",
+    });
+    const { report } = await run(corpus(["dinov2_vpr"]), host);
+    expect(report.host).toMatchObject({
+      l4t: "36.4.3",
+      tensorrtFull: "10.3.0.30",
+      cuda: "12.6.68",
+      device: { model: host.deviceModel, compatible: host.compatible },
+    });
+    expect(await readBuildRecord(report.results[0]!.enginePath)).toMatchObject({
+      tensorrtVersion: "10.3.0.30",
+      cudaVersion: "12.6.68",
+      l4t: "36.4.3",
+      deviceModel: host.deviceModel,
+      compatible: host.compatible,
+      modelInputs: { input: [null, 3, 16, 16] },
+    });
+  });
+
+  it("an error that is not an operator-tool error is INTERNAL in the report, whatever its own code", async () => {
+    mkdirSync(join(cacheRoot(), "dinov2_vpr__sm87_jp6.2_trt10.3_fp16.engine.sha256"), { recursive: true });
+    const { report, error } = await run(corpus(["dinov2_vpr"]));
+    expect((error as { code?: string }).code).toBeTypeOf("string");
+    expect(report.error).toMatchObject({ modelName: null, code: "INTERNAL" });
+  });
+});
+
+describe("probeHost from a Jetson's files alone", () => {
+  it.each(FAKE_TRTEXEC_RELEASES)(
+    "TensorRT %s: L4T, JetPack, SM, device identity, CUDA and TensorRT from the files and dpkg",
+    async (release) => {
+      const { probeHost } = await import("./host-probe.js");
+      const root = writeJetsonRoot(join(temp.path, `root-${release}`), { release });
+      const fixture = JETSON_FIXTURES[release];
+      const host = await probeHost({ root, env: { PATH: jetsonBinDir(root) }, ortVersion: "1.30.0" });
+      expect(host).toMatchObject({
+        backend: "tensorrt",
+        l4t: fixture.l4t,
+        jetpack: fixture.jetpack,
+        sm: fixture.sm,
+        tensorrt: release,
+        tensorrtFull: fixture.tensorrtFull,
+        cuda: fixture.cuda.version,
+        deviceModel: fixture.model,
+        compatible: fixture.compatible,
+        trtexecPath: join(root, "usr/src/tensorrt/bin/trtexec"),
+      });
+      expect(host.sources.tensorrt).toBe("dpkg libnvinfer-bin");
+      // Without dpkg, the trtexec banner (4 or 6 digits, with or without a build tag) says it.
+      const banner = await probeHost({ root, env: { PATH: "/nonexistent" }, ortVersion: "1.30.0" });
+      expect(banner).toMatchObject({
+        tensorrt: release,
+        tensorrtFull: fixture.tensorrtFull.split(".").slice(0, 3).join("."),
+      });
+      expect(banner.sources.tensorrt).toBe("trtexec banner");
+    },
+  );
+
+  it("a TensorRT older than 8.0 is refused with the fix (exit 62)", async () => {
+    const { probeHost } = await import("./host-probe.js");
+    const root = writeJetsonRoot(join(temp.path, "old"), { l4t: "32.5.1", soc: "tegra210" });
+    await expect(
+      probeHost({
+        root,
+        env: { PATH: join(temp.path, "bin") },
+        run: async () => undefined,
+        ortVersion: "1",
+        tensorrt: "7.1.3",
+      }),
+    ).rejects.toMatchObject({
+      code: "HOST_PROBE_FAILED",
+      message: expect.stringMatching(/TensorRT 7\.1\.3 is older than 8\.0/),
     });
   });
 });

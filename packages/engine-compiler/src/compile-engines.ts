@@ -1,6 +1,7 @@
 import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { commitTempFile, isTempFile, removeStaleTempFiles, tempPathFor } from "@operator-tool/atomic-file";
+import { isOperatorToolError } from "@operator-tool/errors";
 import { type CacheDecision, decide } from "./cache-decision.js";
 import type { Backbone, Corpus } from "./corpus.js";
 import { missingModelFiles } from "./corpus.js";
@@ -23,9 +24,11 @@ import { buildEngineFilename, type HostKey, hostKeyString, parseEngineFilename }
 import { ENGINE_REPORT_SCHEMA, type EngineReport, type ModelResult } from "./engine-report.js";
 import { EngineBuildError, ModelInvalidError } from "./errors.js";
 import type { HostInfo } from "./host-probe.js";
-import { checkModel } from "./model-check.js";
+import { inputProfile, inspectModel, type ModelDims } from "./model-check.js";
 import { buildWithOnnxruntime, ONNXRUNTIME_BUILDER_FLAGS } from "./onnxruntime-backend.js";
-import { buildWithTrtexec, trtexecBuilderFlags } from "./trtexec-backend.js";
+import { buildWithTrtexec } from "./trtexec-backend.js";
+import { trtexecBuilderFlags } from "./trtexec-flags.js";
+import type { BuildPhase } from "./trtexec-output.js";
 
 export interface CompilerLogger {
   debug(fields: object, message: string): void;
@@ -46,6 +49,26 @@ export interface CompileEnginesOptions {
   logger?: CompilerLogger;
   /** Each line the builder prints (trtexec's output). */
   onBuilderLine?: (modelName: string, line: string) => void;
+  /** How often a running build logs its elapsed time (default 5 s). */
+  progressIntervalMs?: number;
+}
+
+/**
+ * The log records of a build, a stable shape the workstation can render live
+ * (docs/operator-guide.md, "Build progress"): one `engine-build` record per phase
+ * and `engine-build-progress` every `progressIntervalMs` while it runs.
+ */
+export type EngineBuildLogPhase = "started" | BuildPhase | "done" | "failed";
+export interface EngineBuildLogRecord {
+  event: "engine-build" | "engine-build-progress";
+  model: string;
+  phase: EngineBuildLogPhase;
+  /** Seconds since this model's build started. */
+  elapsedS: number;
+  /** The trtexec line that announced the phase. */
+  line?: string;
+  reasons?: string[];
+  builder?: "trtexec" | "onnxruntime";
 }
 
 export interface CompileEnginesResult {
@@ -77,6 +100,13 @@ export async function compileEngines(options: CompileEnginesOptions): Promise<Co
       tensorrt: host.tensorrt ?? null,
       arch: host.arch,
       ort: host.backend === "onnxruntime" ? host.ortVersion : null,
+      l4t: host.l4t ?? null,
+      tensorrtFull: host.tensorrtFull ?? null,
+      cuda: host.cuda ?? null,
+      device:
+        host.deviceModel === undefined && host.compatible === undefined
+          ? null
+          : { model: host.deviceModel ?? null, compatible: host.compatible ?? [] },
     },
     results,
     summary: {
@@ -123,7 +153,12 @@ export async function compileEngines(options: CompileEnginesOptions): Promise<Co
     results.push(result);
     try {
       const record = await readBuildRecord(enginePath);
-      const { inputs, onnxFileStat } = await buildInputs(backbone, corpus.workspaceMb, host, record);
+      const { inputs, onnxFileStat, modelInputs } = await buildInputs(
+        backbone,
+        corpus.workspaceMb,
+        host,
+        record,
+      );
       const forced =
         options.force === true ||
         (Array.isArray(options.force) && options.force.includes(backbone.modelName));
@@ -158,12 +193,15 @@ export async function compileEngines(options: CompileEnginesOptions): Promise<Co
         result.outcome = "would-build";
         continue;
       }
-      logger?.warn(
-        { model: backbone.modelName, reasons: decision.reasons },
-        `${backbone.modelName}: building (${decision.reasons.join(", ")})`,
-      );
       const started = performance.now();
-      const { sha256, bytes } = await buildOne(backbone, enginePath, inputs, hostKey, options);
+      const { sha256, bytes } = await buildOne(
+        backbone,
+        enginePath,
+        inputs,
+        hostKey,
+        options,
+        decision.reasons,
+      );
       const durationS = (performance.now() - started) / 1000;
       await writeSidecar(enginePath, sha256);
       await writeBuildRecord(enginePath, {
@@ -174,16 +212,27 @@ export async function compileEngines(options: CompileEnginesOptions): Promise<Co
         engineBytes: bytes,
         tensorrtVersion: host.tensorrtFull,
         cudaVersion: host.cuda,
+        l4t: host.l4t,
         jetpack: host.jetpack,
         sm: host.sm,
+        deviceModel: host.deviceModel,
+        compatible: host.compatible,
         ortVersion: host.backend === "onnxruntime" ? host.ortVersion : undefined,
         builtAt: new Date().toISOString(),
         compileDurationS: durationS,
         onnxFileStat,
+        modelInputs,
       });
       Object.assign(result, { outcome: "built", sha256, bytes, compileDurationS: Math.max(durationS, 1e-6) });
       logger?.info(
-        { model: backbone.modelName, durationS, bytes },
+        {
+          event: "engine-build",
+          model: backbone.modelName,
+          phase: "done",
+          elapsedS: round(durationS),
+          durationS,
+          bytes,
+        },
         `${backbone.modelName}: built in ${durationS.toFixed(1)} s`,
       );
     } catch (error) {
@@ -212,21 +261,40 @@ export async function compileEngines(options: CompileEnginesOptions): Promise<Co
 /**
  * What this engine would be built from. The ONNX digest is the expensive part
  * (hundreds of MB): it is reused from the build record while the file's
- * identity (size, inode, mtime, ctime) is unchanged, and computed otherwise.
+ * identity (size, inode, mtime, ctime) is unchanged, and computed otherwise;
+ * so are the model's input dims, which onnxruntime reads (and so checks the
+ * model) only for a changed file.
  */
 async function buildInputs(
   backbone: Backbone,
   workspaceMb: number,
   host: HostInfo,
   record: BuildRecord | undefined,
-): Promise<{ inputs: BuildInputs; onnxFileStat: FileIdentity }> {
+): Promise<{ inputs: BuildInputs; onnxFileStat: FileIdentity; modelInputs: Record<string, ModelDims> }> {
   const onnxFileStat = await fileIdentity(backbone.onnxPath);
-  const onnxSha256 =
-    record !== undefined && sameIdentity(record.onnxFileStat, onnxFileStat)
-      ? record.onnxSha256
-      : await sha256OfFile(backbone.onnxPath);
+  const unchanged = record !== undefined && sameIdentity(record.onnxFileStat, onnxFileStat);
+  const onnxSha256 = unchanged ? record.onnxSha256 : await sha256OfFile(backbone.onnxPath);
+  let modelInputs =
+    unchanged && record.modelInputs !== undefined ? record.modelInputs : await inspectModel(backbone);
+  // A corpus naming another input of an unchanged model: onnxruntime names the model's inputs.
+  if (modelInputs[backbone.inputName] === undefined) modelInputs = await inspectModel(backbone);
+  const dims = modelInputs[backbone.inputName]!;
+  let builderFlags: string[];
+  if (host.backend === "tensorrt") {
+    builderFlags = trtexecBuilderFlags({
+      backbone,
+      workspaceMb,
+      tensorrt: host.tensorrtFull ?? host.tensorrt!,
+      profile: inputProfile(backbone, dims),
+    });
+  } else {
+    // onnxruntime needs no shapes; a given one must still fit the model.
+    if (backbone.inputShape !== undefined) inputProfile(backbone, dims);
+    builderFlags = ONNXRUNTIME_BUILDER_FLAGS;
+  }
   return {
     onnxFileStat,
+    modelInputs,
     inputs: {
       backend: host.backend,
       modelName: backbone.modelName,
@@ -235,8 +303,7 @@ async function buildInputs(
       inputName: backbone.inputName,
       inputShape: backbone.inputShape,
       workspaceMb,
-      builderFlags:
-        host.backend === "tensorrt" ? trtexecBuilderFlags(backbone, workspaceMb) : ONNXRUNTIME_BUILDER_FLAGS,
+      builderFlags,
       calibrationSha256:
         backbone.calibrationPath === undefined
           ? undefined
@@ -251,8 +318,28 @@ async function buildOne(
   inputs: BuildInputs,
   hostKey: HostKey,
   options: CompileEnginesOptions,
+  reasons: string[],
 ): Promise<{ sha256: string; bytes: number }> {
-  await checkModel(backbone);
+  const { logger } = options;
+  const builder = inputs.backend === "tensorrt" ? "trtexec" : "onnxruntime";
+  const started = performance.now();
+  const elapsedS = () => round((performance.now() - started) / 1000);
+  let phase: EngineBuildLogPhase = "started";
+  const record = (fields: Partial<EngineBuildLogRecord>): EngineBuildLogRecord => ({
+    event: "engine-build",
+    model: backbone.modelName,
+    phase,
+    elapsedS: elapsedS(),
+    ...fields,
+  });
+  logger?.warn(record({ reasons, builder }), `${backbone.modelName}: building (${reasons.join(", ")})`);
+  const ticker = setInterval(() => {
+    logger?.info(
+      record({ event: "engine-build-progress" }),
+      `${backbone.modelName}: building, ${Math.round(elapsedS())} s (${phase})`,
+    );
+  }, options.progressIntervalMs ?? 5_000);
+  ticker.unref?.();
   // The old engine, sidecar and record go first: from here until the new ones
   // land, the model has no engine, whatever happens to this process — never a
   // stale one that a runtime could load.
@@ -264,12 +351,21 @@ async function buildOne(
     if (inputs.backend === "tensorrt") {
       await buildWithTrtexec({
         trtexecPath: options.host.trtexecPath!,
+        tensorrt: options.host.tensorrtFull ?? options.host.tensorrt!,
         backbone,
-        workspaceMb: inputs.workspaceMb,
+        flags: inputs.builderFlags,
         outputPath: temp,
         timingCachePath: join(options.cacheRoot, `timing__${hostKeyString(hostKey)}.cache`),
         ...(options.signal === undefined ? {} : { signal: options.signal }),
         onLine: (line) => options.onBuilderLine?.(backbone.modelName, line),
+        onPhase: (next, line) => {
+          if (next === phase) return;
+          phase = next;
+          logger?.info(
+            record({ line: line.replace(/^\[[^\]]*\]\s*\[I\]\s*/, "") }),
+            `${backbone.modelName}: ${next} (${Math.round(elapsedS())} s)`,
+          );
+        },
       });
     } else {
       await buildWithOnnxruntime(backbone, temp);
@@ -280,9 +376,18 @@ async function buildOne(
     const sha256 = await sha256OfFile(temp);
     await commitTempFile(temp, enginePath, { fsync: true });
     return { sha256, bytes };
+  } catch (error) {
+    phase = "failed";
+    logger?.info(record({}), `${backbone.modelName}: build failed after ${Math.round(elapsedS())} s`);
+    throw error;
   } finally {
+    clearInterval(ticker);
     await rm(temp, { force: true });
   }
+}
+
+function round(seconds: number): number {
+  return Math.round(seconds * 10) / 10;
 }
 
 /** Temp engines whose writer died mark an interrupted build; they are removed. */
@@ -322,11 +427,11 @@ function describeError(error: Error): NonNullable<EngineReport["error"]> {
   return {
     modelName: (error as { modelName?: string }).modelName ?? null,
     class: error.name,
-    code:
-      typeof (error as { code?: unknown }).code === "string"
-        ? (error as unknown as { code: string }).code
-        : "INTERNAL",
+    code: isOperatorToolError(error) ? error.code : "INTERNAL",
     message: error.message,
     ...(error instanceof EngineBuildError && error.outputTail.length > 0 ? { tail: error.outputTail } : {}),
+    ...(error instanceof EngineBuildError && error.errorLines.length > 0
+      ? { errorLines: error.errorLines }
+      : {}),
   };
 }

@@ -23,8 +23,10 @@ const backbone = z.strictObject({
   modelName: z.string().regex(MODEL_NAME_PATTERN, "model names are [a-z0-9_]+ (a name, never a path)"),
   onnxPath: z.string().min(1),
   inputName: z.string().min(1),
-  inputShape: z.union([dims, shapeRange]),
-  precision: z.enum(["fp32", "fp16", "int8", "best"]).default("fp16"),
+  /** Optional for a static input (its dims are the model's); required for a dynamic one. */
+  inputShape: z.union([dims, shapeRange]).optional(),
+  /** "model": build with the model's own types (--stronglyTyped; the only kind on TensorRT 11+). */
+  precision: z.enum(["fp32", "fp16", "int8", "best", "model"]).default("fp16"),
   /** INT8 only: the calibration cache trtexec reads with --calib. */
   calibrationPath: z.string().min(1).optional(),
 });
@@ -58,12 +60,14 @@ export const corpusSchema = z
 
 export type ShapeRange = { min: number[]; opt: number[]; max: number[] };
 
+export type Precision = "fp32" | "fp16" | "int8" | "best" | "model";
+
 export interface Backbone {
   modelName: string;
   onnxPath: string;
   inputName: string;
-  inputShape: number[] | ShapeRange;
-  precision: "fp32" | "fp16" | "int8" | "best";
+  inputShape: number[] | ShapeRange | undefined;
+  precision: Precision;
   calibrationPath: string | undefined;
 }
 
@@ -112,6 +116,7 @@ export function parseCorpus(value: unknown, path?: string): Corpus {
     workspaceMb: parsed.data.workspaceMb,
     backbones: parsed.data.backbones.map((b) => ({
       ...b,
+      inputShape: b.inputShape,
       onnxPath: abs(b.onnxPath),
       calibrationPath: b.calibrationPath === undefined ? undefined : abs(b.calibrationPath),
     })),
@@ -127,8 +132,4 @@ export function missingModelFiles(corpus: Corpus): Array<{ field: string; path: 
     }
   });
   return missing;
-}
-
-export function optShape(shape: Backbone["inputShape"]): number[] {
-  return Array.isArray(shape) ? shape : shape.opt;
 }

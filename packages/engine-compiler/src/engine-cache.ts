@@ -13,6 +13,7 @@ export interface BuildInputs {
   onnxSha256: string;
   precision: string;
   inputName: string;
+  /** The corpus's shape, as given (absent for a static input whose shape is the model's). */
   inputShape: unknown;
   workspaceMb: number;
   /** The builder's flags, minus paths that differ per run. */
@@ -25,10 +26,17 @@ export interface BuildRecord extends BuildInputs {
   engineFile: string;
   engineSha256: string;
   engineBytes: number;
+  /** The full TensorRT version (10.3.0.30) the engine was built by. */
   tensorrtVersion: string | undefined;
   cudaVersion: string | undefined;
+  l4t?: string | undefined;
   jetpack: string | undefined;
   sm: number | undefined;
+  /** The device-tree model and compatible strings: they name the module SKU the engine was built on. */
+  deviceModel?: string | undefined;
+  compatible?: string[] | undefined;
+  /** Every model input's dims (null = dynamic), read with onnxruntime: reused while the ONNX file is unchanged. */
+  modelInputs?: Record<string, Array<number | null>>;
   ortVersion: string | undefined;
   builtAt: string;
   compileDurationS: number;

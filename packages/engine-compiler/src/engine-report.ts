@@ -26,8 +26,24 @@ export interface EngineReport {
     tensorrt: string | null;
     arch: string;
     ort: string | null;
+    /** Jetson Linux release, from /etc/nv_tegra_release. */
+    l4t?: string | null;
+    /** The full TensorRT version (10.3.0.30); `tensorrt` is its major.minor. */
+    tensorrtFull?: string | null;
+    cuda?: string | null;
+    /** The device tree's model and compatible strings: they name the module SKU. */
+    device?: { model: string | null; compatible: string[] } | null;
   };
   results: ModelResult[];
   summary: { built: number; reused: number; failed: number };
-  error?: { modelName: string | null; class: string; code: string; message: string; tail?: string[] };
+  error?: {
+    modelName: string | null;
+    class: string;
+    code: string;
+    message: string;
+    /** The builder's last lines. */
+    tail?: string[];
+    /** Every error line the builder printed (trtexec's [E] lines), wherever they were. */
+    errorLines?: string[];
+  };
 }

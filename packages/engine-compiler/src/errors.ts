@@ -25,13 +25,14 @@ export class HostProbeError extends OperatorToolError {
   }
 }
 
-/** A backend failed to build an engine: exit 60, with the builder's last lines. */
+/** A backend failed to build an engine: exit 60, with the builder's last lines and its error lines. */
 export class EngineBuildError extends OperatorToolError {
   constructor(
     readonly modelName: string,
     message: string,
     readonly outputTail: string[] = [],
     options?: OperatorToolErrorOptions,
+    readonly errorLines: string[] = [],
   ) {
     super("ENGINE_BUILD_FAILED", message, options);
   }

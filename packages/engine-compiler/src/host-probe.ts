@@ -1,6 +1,8 @@
 import { accessSync, constants, readFileSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { HostProbeError } from "./errors.js";
+import { trtexecRuleFor } from "./trtexec-flags.js";
+import { parseTrtexecVersion } from "./trtexec-output.js";
 
 /** What the engine key and the builder need to know about this machine. */
 export interface HostInfo {
@@ -16,7 +18,12 @@ export interface HostInfo {
   tensorrt: string | undefined;
   /** The full version (10.3.0.30), kept in the build record. */
   tensorrtFull: string | undefined;
+  /** The CUDA toolkit's version (12.6.68), else the one TensorRT's package was built for (12.5). */
   cuda: string | undefined;
+  /** Jetson only: /proc/device-tree/model, e.g. "NVIDIA Jetson Orin NX Engineering Reference Developer Kit". */
+  deviceModel: string | undefined;
+  /** Jetson only: /proc/device-tree/compatible; names the module SKU (p3767-0000 is Orin NX 16 GB). */
+  compatible: string[] | undefined;
   trtexecPath: string | undefined;
   ortVersion: string;
   /** Where each value came from, for `--dry-run` and the log. */
@@ -37,23 +44,58 @@ export interface ProbeOptions {
   ortVersion: string;
 }
 
-/** L4T release → JetPack, from NVIDIA's release notes. A release not listed is reported unknown, never guessed. */
-export const L4T_TO_JETPACK: Readonly<Record<string, string>> = {
-  "35.1.0": "5.0.2",
-  "35.2.1": "5.1",
-  "35.3.1": "5.1.1",
-  "35.4.1": "5.1.2",
-  "35.5.0": "5.1.3",
-  "35.6.0": "5.1.4",
-  "35.6.1": "5.1.5",
-  "36.2.0": "6.0",
-  "36.3.0": "6.0",
-  "36.4.0": "6.1",
-  "36.4.3": "6.2",
-  "36.4.4": "6.2.1",
-  "38.2.0": "7.0",
-  "38.2.1": "7.0",
+/*
+ * L4T (Jetson Linux) release → JetPack, for every public L4T 32.x, 34.x, 35.x,
+ * 36.x and 38.x release. A release not listed is reported unknown, never guessed.
+ * Each entry says where it comes from: an NVIDIA page (developer.nvidia.com, whose
+ * JetPack archive lists them), a third-party page that quotes NVIDIA's JetPack
+ * archive, or "unverified" where no page could be consulted for it (kept so that
+ * those devices are recognised; see docs/supported-platforms.md).
+ */
+const NVIDIA = "https://developer.nvidia.com/";
+const ARCHIVE_QUOTED_BY_ASTUTE =
+  "https://github.com/Astute-Systems/bsp/releases (quotes developer.nvidia.com/embedded/jetpack-archive)";
+const UNVERIFIED = "unverified: no NVIDIA page for it was found";
+export const L4T_RELEASES: Readonly<Record<string, { jetpack: string; source: string }>> = {
+  "32.1.0": { jetpack: "4.2", source: UNVERIFIED },
+  "32.2.0": { jetpack: "4.2.1", source: UNVERIFIED },
+  "32.2.1": { jetpack: "4.2.2", source: `${NVIDIA}jetpack-4_3_dp` },
+  "32.3.1": { jetpack: "4.3", source: UNVERIFIED },
+  "32.4.2": { jetpack: "4.4", source: `${UNVERIFIED} (4.4 Developer Preview)` },
+  "32.4.3": { jetpack: "4.4", source: `${NVIDIA}embedded/linux-tegra-r32.4.3` },
+  "32.4.4": { jetpack: "4.4.1", source: `${NVIDIA}embedded/linux-tegra-r3244` },
+  "32.5.0": { jetpack: "4.5", source: `${NVIDIA}embedded/linux-tegra-r325` },
+  "32.5.1": { jetpack: "4.5.1", source: `${NVIDIA}embedded/linux-tegra-r3251` },
+  "32.6.1": { jetpack: "4.6", source: UNVERIFIED },
+  "32.7.1": { jetpack: "4.6.1", source: `${NVIDIA}embedded/linux-tegra-r3271` },
+  "32.7.2": { jetpack: "4.6.2", source: `${NVIDIA}embedded/linux-tegra-r3272` },
+  "32.7.3": { jetpack: "4.6.3", source: "https://github.com/OE4T/meta-tegra/wiki/L4T-R32.7.3-Notes" },
+  "32.7.4": { jetpack: "4.6.4", source: UNVERIFIED },
+  "32.7.5": { jetpack: "4.6.5", source: UNVERIFIED },
+  "32.7.6": { jetpack: "4.6.6", source: UNVERIFIED },
+  "34.1.0": { jetpack: "5.0", source: `${NVIDIA}ja-jp/jetpack-sdk-50dp (Developer Preview)` },
+  "34.1.1": { jetpack: "5.0.1", source: `${NVIDIA}jetpack-sdk-50dp (Developer Preview)` },
+  "35.1.0": { jetpack: "5.0.2", source: `${NVIDIA}embedded/jetpack-sdk-502` },
+  "35.2.1": { jetpack: "5.1", source: `${NVIDIA}embedded/jetpack-sdk-51` },
+  "35.3.1": { jetpack: "5.1.1", source: `${NVIDIA}embedded/jetpack-sdk-511` },
+  "35.4.1": { jetpack: "5.1.2", source: `${NVIDIA}embedded/jetpack-sdk-512` },
+  "35.5.0": { jetpack: "5.1.3", source: UNVERIFIED },
+  "35.6.0": { jetpack: "5.1.4", source: `${NVIDIA}embedded/jetpack-sdk-514` },
+  "35.6.1": { jetpack: "5.1.5", source: UNVERIFIED },
+  "36.2.0": { jetpack: "6.0", source: `${UNVERIFIED} (6.0 Developer Preview)` },
+  "36.3.0": { jetpack: "6.0", source: ARCHIVE_QUOTED_BY_ASTUTE },
+  "36.4.0": { jetpack: "6.1", source: ARCHIVE_QUOTED_BY_ASTUTE },
+  "36.4.3": { jetpack: "6.2", source: ARCHIVE_QUOTED_BY_ASTUTE },
+  "36.4.4": { jetpack: "6.2.1", source: ARCHIVE_QUOTED_BY_ASTUTE },
+  "38.2.0": { jetpack: "7.0", source: `${NVIDIA}embedded/jetpack/downloads/archive-7.0` },
+  "38.2.1": { jetpack: "7.0", source: `${NVIDIA}embedded/jetpack/downloads/archive-7.0` },
+  "38.4.0": { jetpack: "7.1", source: `${NVIDIA}embedded/jetpack/downloads/archive-7.1` },
 };
+
+/** L4T release → JetPack (the table above without its sources). */
+export const L4T_TO_JETPACK: Readonly<Record<string, string>> = Object.fromEntries(
+  Object.entries(L4T_RELEASES).map(([l4t, { jetpack }]) => [l4t, jetpack]),
+);
 
 /** SoC in /proc/device-tree/compatible → CUDA compute capability. */
 export const SOC_TO_SM: Readonly<Record<string, number>> = {
@@ -69,7 +111,7 @@ export const TRTEXEC_FALLBACK = "/usr/src/tensorrt/bin/trtexec";
 export async function probeHost(options: ProbeOptions): Promise<HostInfo> {
   const root = options.root ?? "/";
   const env = options.env ?? process.env;
-  const run = options.run ?? defaultRun;
+  const run = options.run ?? ((file, args) => defaultRun(file, args, env));
   const sources: Record<string, string> = {};
 
   const l4t = readL4t(join(root, "etc/nv_tegra_release"));
@@ -79,7 +121,9 @@ export async function probeHost(options: ProbeOptions): Promise<HostInfo> {
     jetpack = L4T_TO_JETPACK[l4t];
     if (jetpack !== undefined) sources.jetpack = `L4T ${l4t}`;
   }
-  const soc = readSoc(join(root, "proc/device-tree/compatible"));
+  const compatible = readDeviceTreeStrings(join(root, "proc/device-tree/compatible"));
+  const deviceModel = readDeviceTreeStrings(join(root, "proc/device-tree/model"))?.[0];
+  const soc = compatible?.map((entry) => /^nvidia,(tegra\d+)$/.exec(entry)?.[1]).find(Boolean);
   let sm = soc === undefined ? undefined : SOC_TO_SM[soc];
   if (sm !== undefined) sources.sm = `/proc/device-tree/compatible (${soc})`;
   let platform: string | undefined = soc;
@@ -100,7 +144,8 @@ export async function probeHost(options: ProbeOptions): Promise<HostInfo> {
         sources.sm = "nvidia-smi";
       }
     }
-    for (const pkg of ["libnvinfer10", "libnvinfer-bin", "libnvinfer8", "tensorrt"]) {
+    // libnvinfer-bin is the package that ships trtexec itself.
+    for (const pkg of ["libnvinfer-bin", "libnvinfer10", "libnvinfer8", "tensorrt"]) {
       // dpkg's own format syntax, not a template.
       const version = await run("dpkg-query", ["-W", `-f=\${Version}`, pkg]);
       const match =
@@ -109,18 +154,26 @@ export async function probeHost(options: ProbeOptions): Promise<HostInfo> {
           : /^(\d+\.\d+\.\d+(?:\.\d+)?)(?:-\d+\+cuda(\d+\.\d+))?/.exec(version.trim());
       if (match !== null) {
         tensorrtFull = match[1];
-        cuda = match[2];
+        if (match[2] !== undefined) {
+          cuda = match[2];
+          sources.cuda = `dpkg ${pkg} (the CUDA it was built for)`;
+        }
         sources.tensorrt = `dpkg ${pkg}`;
         break;
       }
     }
     if (tensorrtFull === undefined && trtexecPath !== undefined) {
-      const banner = await run(trtexecPath, ["--help"]);
-      const match = banner === undefined ? null : /TensorRT v(\d{1,2})(\d{2})(\d{2})/.exec(banner);
-      if (match !== null) {
-        tensorrtFull = `${Number(match[1])}.${Number(match[2])}.${Number(match[3])}`;
+      const output = await run(trtexecPath, ["--help"]);
+      const parsed = output === undefined ? undefined : parseTrtexecVersion(output);
+      if (parsed !== undefined) {
+        tensorrtFull = parsed.version;
         sources.tensorrt = "trtexec banner";
       }
+    }
+    const toolkit = readCudaVersion(root);
+    if (toolkit !== undefined) {
+      cuda = toolkit.version;
+      sources.cuda = toolkit.source;
     }
   }
 
@@ -157,6 +210,12 @@ export async function probeHost(options: ProbeOptions): Promise<HostInfo> {
         },
       );
     }
+    if (trtexecRuleFor(tensorrt!) === undefined) {
+      throw new HostProbeError(
+        `cannot build TensorRT engines on this host: TensorRT ${tensorrtFull} is older than 8.0, the oldest release whose trtexec flags are known`,
+        { hint: "upgrade the companion to JetPack 4.6.1 or later, or pass --backend onnxruntime" },
+      );
+    }
   }
 
   return {
@@ -169,6 +228,8 @@ export async function probeHost(options: ProbeOptions): Promise<HostInfo> {
     tensorrt,
     tensorrtFull,
     cuda,
+    deviceModel,
+    compatible,
     trtexecPath,
     ortVersion: options.ortVersion,
     sources,
@@ -187,16 +248,40 @@ export function readL4t(path: string): string | undefined {
   return match === null ? undefined : `${match[1]}.${match[2]}.${match[3]}`;
 }
 
-function readSoc(path: string): string | undefined {
+/** A device-tree property: NUL-separated strings (compatible) or one NUL-terminated string (model). */
+function readDeviceTreeStrings(path: string): string[] | undefined {
   let text: string;
   try {
     text = readFileSync(path, "latin1");
   } catch {
     return undefined;
   }
-  for (const entry of text.split("\0")) {
-    const match = /^nvidia,(tegra\d+)$/.exec(entry.trim());
-    if (match !== null) return match[1];
+  const strings = text
+    .split("\0")
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+  return strings.length > 0 ? strings : undefined;
+}
+
+/** The CUDA toolkit under the root: version.json (CUDA 11.1+), else version.txt (10.2). */
+function readCudaVersion(root: string): { version: string; source: string } | undefined {
+  try {
+    const json = JSON.parse(readFileSync(join(root, "usr/local/cuda/version.json"), "utf8")) as {
+      cuda?: { version?: unknown };
+    };
+    if (typeof json.cuda?.version === "string") {
+      return { version: json.cuda.version, source: "/usr/local/cuda/version.json" };
+    }
+  } catch {
+    // not there, or not this format: try the older file
+  }
+  try {
+    const match = /CUDA Version (\d+(?:\.\d+)+)/.exec(
+      readFileSync(join(root, "usr/local/cuda/version.txt"), "utf8"),
+    );
+    if (match !== null) return { version: match[1]!, source: "/usr/local/cuda/version.txt" };
+  } catch {
+    // no toolkit file
   }
   return undefined;
 }
@@ -219,10 +304,15 @@ function findExecutable(name: string, path: string, fallbacks: string[]): string
   return undefined;
 }
 
-async function defaultRun(file: string, args: string[]): Promise<string | undefined> {
+async function defaultRun(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<string | undefined> {
   const { execa } = await import("execa");
   try {
-    const result = await execa(file, args, { timeout: 15_000, reject: false, stdin: "ignore" });
+    const result = await execa(file, args, {
+      timeout: 15_000,
+      reject: false,
+      stdin: "ignore",
+      env,
+    });
     // Missing binaries have no exit code; a non-zero exit may still carry a banner worth parsing.
     return result.exitCode === undefined ? undefined : `${result.stdout}\n${result.stderr}`;
   } catch {

@@ -1,8 +1,14 @@
 export type { BuildReason, CacheDecision } from "./cache-decision.js";
 export { decide } from "./cache-decision.js";
-export type { CompileEnginesOptions, CompileEnginesResult, CompilerLogger } from "./compile-engines.js";
+export type {
+  CompileEnginesOptions,
+  CompileEnginesResult,
+  CompilerLogger,
+  EngineBuildLogPhase,
+  EngineBuildLogRecord,
+} from "./compile-engines.js";
 export { compileEngines, toHostKey } from "./compile-engines.js";
-export type { Backbone, Corpus, ShapeRange } from "./corpus.js";
+export type { Backbone, Corpus, Precision, ShapeRange } from "./corpus.js";
 export { corpusSchema, loadCorpus, MODEL_NAME_PATTERN, parseCorpus } from "./corpus.js";
 export type { BuildRecord } from "./engine-cache.js";
 export { buildRecordPath, readBuildRecord, readSidecar, sha256OfFile, sidecarPath } from "./engine-cache.js";
@@ -18,7 +24,18 @@ export {
   ModelInvalidError,
 } from "./errors.js";
 export type { HostInfo, ProbeOptions } from "./host-probe.js";
-export { L4T_TO_JETPACK, probeHost, readL4t, SOC_TO_SM, TRTEXEC_FALLBACK } from "./host-probe.js";
-export { checkModel } from "./model-check.js";
+export {
+  L4T_RELEASES,
+  L4T_TO_JETPACK,
+  probeHost,
+  readL4t,
+  SOC_TO_SM,
+  TRTEXEC_FALLBACK,
+} from "./host-probe.js";
+export type { ModelDims } from "./model-check.js";
+export { checkModel, inputProfile, inspectModel } from "./model-check.js";
 export { onnxruntimeVersion } from "./onnxruntime-backend.js";
-export { trtexecBuilderFlags } from "./trtexec-backend.js";
+export type { InputProfile, TrtexecRule } from "./trtexec-flags.js";
+export { TRTEXEC_RULES, trtexecArguments, trtexecBuilderFlags, trtexecRuleFor } from "./trtexec-flags.js";
+export type { BuildPhase, TrtexecVersion } from "./trtexec-output.js";
+export { causeOfFailure, parseTrtexecVersion, phaseOf } from "./trtexec-output.js";

@@ -1,12 +1,16 @@
 import type { Backbone } from "./corpus.js";
 import { ModelInvalidError } from "./errors.js";
+import type { InputProfile } from "./trtexec-flags.js";
+
+/** One model input's dims as the ONNX declares them: a number is fixed, null is dynamic. */
+export type ModelDims = Array<number | null>;
 
 /**
- * Loads the model in onnxruntime and checks the corpus entry against it: the
- * input exists and every corpus shape fits its dims. A bad model fails here,
- * in a second, not minutes into a TensorRT build.
+ * Loads the model in onnxruntime, checks that the corpus input exists, and
+ * returns every input's dims. A bad model fails here, in a second, not minutes
+ * into a TensorRT build.
  */
-export async function checkModel(backbone: Backbone): Promise<void> {
+export async function inspectModel(backbone: Backbone): Promise<Record<string, ModelDims>> {
   const ort = await import("onnxruntime-node");
   let session: import("onnxruntime-node").InferenceSession;
   try {
@@ -19,42 +23,100 @@ export async function checkModel(backbone: Backbone): Promise<void> {
     );
   }
   try {
-    const index = session.inputNames.indexOf(backbone.inputName);
-    if (index === -1) {
+    if (!session.inputNames.includes(backbone.inputName)) {
       throw new ModelInvalidError(
         backbone.modelName,
         `model ${backbone.modelName}: input "${backbone.inputName}" is not in ${backbone.onnxPath} (inputs: ${session.inputNames.join(", ")})`,
         { hint: "fix inputName in the corpus" },
       );
     }
-    const meta = session.inputMetadata[index];
-    const modelDims =
-      meta !== undefined && "shape" in meta ? (meta.shape as ReadonlyArray<number | string>) : undefined;
-    if (modelDims !== undefined) {
-      const shapes = Array.isArray(backbone.inputShape)
-        ? { shape: backbone.inputShape }
-        : { min: backbone.inputShape.min, opt: backbone.inputShape.opt, max: backbone.inputShape.max };
-      for (const [label, dims] of Object.entries(shapes)) {
-        const problem = shapeMismatch(modelDims, dims);
-        if (problem !== undefined) {
-          throw new ModelInvalidError(
-            backbone.modelName,
-            `model ${backbone.modelName}: inputShape${label === "shape" ? "" : `.${label}`} [${dims.join(", ")}] does not fit input "${backbone.inputName}" [${modelDims.join(", ")}]: ${problem}`,
-            { hint: "fix inputShape in the corpus" },
-          );
-        }
-      }
-    }
+    const inputs: Record<string, ModelDims> = {};
+    session.inputNames.forEach((name, i) => {
+      const meta = session.inputMetadata[i];
+      const shape =
+        meta !== undefined && "shape" in meta ? (meta.shape as ReadonlyArray<number | string>) : [];
+      // A symbolic (string) or unknown (<= 0) dim is dynamic, as TensorRT reads it (-1).
+      inputs[name] = shape.map((d) => (typeof d === "number" && d > 0 ? d : null));
+    });
+    return inputs;
   } finally {
     await session.release();
   }
 }
 
-function shapeMismatch(model: ReadonlyArray<number | string>, given: number[]): string | undefined {
+/** Loads the model and checks the corpus entry against it (input name and shape). */
+export async function checkModel(backbone: Backbone): Promise<InputProfile> {
+  const inputs = await inspectModel(backbone);
+  return inputProfile(backbone, inputs[backbone.inputName]!);
+}
+
+/**
+ * What trtexec is told about the corpus input. A static input gets nothing
+ * (trtexec refuses shapes for a network without dynamic inputs), and a corpus
+ * shape for it must be the model's own. A dynamic input needs min/opt/max (or
+ * one shape for all three) that fit the model's fixed dims.
+ */
+export function inputProfile(backbone: Backbone, model: ModelDims): InputProfile {
+  const name = backbone.modelName;
+  const shown = (dims: ReadonlyArray<number | null>) => `[${dims.map((d) => d ?? "?").join(", ")}]`;
+  const given = backbone.inputShape;
+  const ranges =
+    given === undefined ? undefined : Array.isArray(given) ? { min: given, opt: given, max: given } : given;
+  const isStatic = model.every((d) => d !== null);
+  if (isStatic) {
+    if (ranges !== undefined) {
+      for (const [label, dims] of labelled(given!, ranges)) {
+        if (dims.length !== model.length || dims.some((d, i) => d !== model[i])) {
+          throw new ModelInvalidError(
+            name,
+            `model ${name}: inputShape${label} ${shown(dims)} is not the static shape ${shown(model)} of input "${backbone.inputName}" in ${backbone.onnxPath}`,
+            {
+              hint: `set inputShape to ${shown(model)} or remove it: a static input takes the model's own shape`,
+            },
+          );
+        }
+      }
+    }
+    return { kind: "static" };
+  }
+  if (ranges === undefined) {
+    throw new ModelInvalidError(
+      name,
+      `model ${name}: input "${backbone.inputName}" is dynamic ${shown(model)} and the corpus gives no inputShape`,
+      { hint: "set inputShape to the shape to build for, or to {min, opt, max}" },
+    );
+  }
+  for (const [label, dims] of labelled(given!, ranges)) {
+    const problem = shapeMismatch(model, dims);
+    if (problem !== undefined) {
+      throw new ModelInvalidError(
+        name,
+        `model ${name}: inputShape${label} ${shown(dims)} does not fit input "${backbone.inputName}" ${shown(model)}: ${problem}`,
+        { hint: "fix inputShape in the corpus" },
+      );
+    }
+  }
+  return { kind: "dynamic", min: ranges.min, opt: ranges.opt, max: ranges.max };
+}
+
+function labelled(
+  given: NonNullable<Backbone["inputShape"]>,
+  ranges: { min: number[]; opt: number[]; max: number[] },
+): Array<[string, number[]]> {
+  return Array.isArray(given)
+    ? [["", given]]
+    : [
+        [".min", ranges.min],
+        [".opt", ranges.opt],
+        [".max", ranges.max],
+      ];
+}
+
+function shapeMismatch(model: ModelDims, given: number[]): string | undefined {
   if (model.length !== given.length) return `rank ${given.length}, the model has rank ${model.length}`;
   for (let i = 0; i < model.length; i++) {
     const dim = model[i];
-    if (typeof dim === "number" && dim > 0 && dim !== given[i]) return `dimension ${i} is fixed at ${dim}`;
+    if (dim !== null && dim !== given[i]) return `dimension ${i} is fixed at ${dim}`;
   }
   return undefined;
 }

@@ -1,76 +1,46 @@
 import { readFile } from "node:fs/promises";
 import type { Backbone } from "./corpus.js";
 import { CalibrationCacheError, EngineBuildError } from "./errors.js";
+import { trtexecArguments } from "./trtexec-flags.js";
+import { type BuildPhase, causeOfFailure, errorText, phaseOf } from "./trtexec-output.js";
 
 export interface TrtexecBuild {
   trtexecPath: string;
+  /** The probed TensorRT version: decides which flags exist. */
+  tensorrt: string;
   backbone: Backbone;
-  workspaceMb: number;
+  /** From trtexecBuilderFlags: the flags that are part of the cache key. */
+  flags: string[];
   outputPath: string;
   timingCachePath: string;
   signal?: AbortSignal;
   onLine?: (line: string) => void;
+  onPhase?: (phase: BuildPhase, line: string) => void;
 }
 
+// The result line (samples/common/logging.h reportTestResult). TensorRT 11.1 exits 1 on a
+// refused option without one (release/11.1 trtexec.cpp L390, L811-814), so the exit code decides too.
 const PASSED = /^&&&& PASSED TensorRT\.trtexec/;
 const FAILED = /^&&&& FAILED TensorRT\.trtexec/;
-const TAIL_LINES = 25;
-
-/**
- * trtexec's flags for this backbone, without the per-run paths: this list is
- * part of the cache key. `--memPoolSize` replaced the removed `--workspace`.
- */
-export function trtexecBuilderFlags(backbone: Backbone, workspaceMb: number): string[] {
-  const flags = [`--memPoolSize=workspace:${workspaceMb}M`];
-  if (backbone.precision === "fp16") flags.push("--fp16");
-  if (backbone.precision === "int8") flags.push("--int8");
-  if (backbone.precision === "best") flags.push("--best");
-  const shape = (dims: number[]) => `${backbone.inputName}:${dims.join("x")}`;
-  const range = Array.isArray(backbone.inputShape)
-    ? { min: backbone.inputShape, opt: backbone.inputShape, max: backbone.inputShape }
-    : backbone.inputShape;
-  flags.push(
-    `--minShapes=${shape(range.min)}`,
-    `--optShapes=${shape(range.opt)}`,
-    `--maxShapes=${shape(range.max)}`,
-  );
-  flags.push("--skipInference");
-  return flags;
-}
+const TAIL_LINES = 40;
+const MAX_ERROR_LINES = 50;
 
 /** Runs trtexec; success only on exit 0 *and* its PASSED line. */
 export async function buildWithTrtexec(build: TrtexecBuild): Promise<void> {
   const { backbone } = build;
-  const args = [
-    `--onnx=${backbone.onnxPath}`,
-    `--saveEngine=${build.outputPath}`,
-    ...trtexecBuilderFlags(backbone, build.workspaceMb),
-  ];
+  let calibrationPath: string | undefined;
   if (backbone.precision === "int8") {
-    const calib = backbone.calibrationPath!;
-    const content = await readFile(calib).catch((error: NodeJS.ErrnoException) => {
-      throw new CalibrationCacheError(
-        backbone.modelName,
-        calib,
-        `model ${backbone.modelName}: calibration cache ${calib} cannot be read (${error.code ?? error.message})`,
-        {
-          hint: "generate the INT8 calibration cache, or fix calibrationPath in the corpus",
-        },
-      );
-    });
-    if (content.length === 0) {
-      throw new CalibrationCacheError(
-        backbone.modelName,
-        calib,
-        `model ${backbone.modelName}: calibration cache ${calib} is empty`,
-        {
-          hint: "regenerate the INT8 calibration cache",
-        },
-      );
-    }
-    args.push(`--calib=${calib}`);
+    calibrationPath = backbone.calibrationPath!;
+    await checkCalibrationCache(backbone.modelName, calibrationPath);
   }
-  args.push(`--timingCacheFile=${build.timingCachePath}`);
+  const args = trtexecArguments({
+    flags: build.flags,
+    tensorrt: build.tensorrt,
+    onnxPath: backbone.onnxPath,
+    outputPath: build.outputPath,
+    calibrationPath,
+    timingCachePath: build.timingCachePath,
+  });
 
   const { execa } = await import("execa");
   const child = execa(build.trtexecPath, args, {
@@ -82,15 +52,19 @@ export async function buildWithTrtexec(build: TrtexecBuild): Promise<void> {
     forceKillAfterDelay: 5_000,
   });
   const tail: string[] = [];
+  const errors: string[] = [];
   let passed = false;
   let failed = false;
   for await (const line of child.iterable({ from: "all" })) {
     const text = String(line);
     if (PASSED.test(text)) passed = true;
     if (FAILED.test(text)) failed = true;
+    if (errorText(text) !== undefined && errors.length < MAX_ERROR_LINES) errors.push(text);
     tail.push(text);
     if (tail.length > TAIL_LINES) tail.shift();
     build.onLine?.(text);
+    const phase = phaseOf(text);
+    if (phase !== undefined) build.onPhase?.(phase, text);
   }
   const result = await child;
   build.signal?.throwIfAborted();
@@ -101,15 +75,38 @@ export async function buildWithTrtexec(build: TrtexecBuild): Promise<void> {
       : result.exitCode !== 0
         ? `exited ${result.exitCode}`
         : "exited 0 without its PASSED line";
-  // One line for the operator: trtexec's last error line says what went wrong; the tail travels with the error.
-  const lastError = [...tail].reverse().find((line) => /\[E\]/.test(line));
-  const detail = lastError === undefined ? "" : `: ${lastError.replace(/^\[[^\]]*\]\s*\[E\]\s*/, "")}`;
+  // One line for the operator: the error that says why, not the generic lines trtexec prints on its way out.
+  const cause = causeOfFailure(errors);
   throw new EngineBuildError(
     backbone.modelName,
-    `model ${backbone.modelName}: trtexec ${why}${detail}`,
+    `model ${backbone.modelName}: trtexec ${why}${cause === undefined ? "" : `: ${cause}`}`,
     tail,
     {
       hint: "the report's error.tail has trtexec's last lines; --log-level debug streams all of it",
     },
+    errors,
   );
+}
+
+async function checkCalibrationCache(modelName: string, path: string): Promise<void> {
+  const content = await readFile(path).catch((error: NodeJS.ErrnoException) => {
+    throw new CalibrationCacheError(
+      modelName,
+      path,
+      `model ${modelName}: calibration cache ${path} cannot be read (${error.code ?? error.message})`,
+      { hint: "generate the INT8 calibration cache, or fix calibrationPath in the corpus" },
+    );
+  });
+  // trtexec would silently calibrate on random data without a cache (release/8.5
+  // sampleEngines.cpp L369-382): an engine that builds but gives wrong answers.
+  if (content.length === 0) {
+    throw new CalibrationCacheError(
+      modelName,
+      path,
+      `model ${modelName}: calibration cache ${path} is empty`,
+      {
+        hint: "regenerate the INT8 calibration cache",
+      },
+    );
+  }
 }

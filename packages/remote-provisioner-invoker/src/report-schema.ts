@@ -14,6 +14,14 @@ export const remoteEngineReportSchema = z.object({
     sm: z.number().int().nullable(),
     jetpack: z.string().nullable(),
     tensorrt: z.string().nullable(),
+    l4t: z.string().nullable().optional(),
+    tensorrtFull: z.string().nullable().optional(),
+    cuda: z.string().nullable().optional(),
+    /** The companion's device-tree model and compatible strings (its module SKU). */
+    device: z
+      .object({ model: z.string().nullable(), compatible: z.array(z.string()) })
+      .nullable()
+      .optional(),
   }),
   results: z.array(
     z.object({
@@ -29,7 +37,15 @@ export const remoteEngineReportSchema = z.object({
     }),
   ),
   summary: z.object({ built: z.number().int(), reused: z.number().int(), failed: z.number().int() }),
-  error: z.object({ modelName: z.string().nullable(), class: z.string(), message: z.string() }).optional(),
+  error: z
+    .object({
+      modelName: z.string().nullable(),
+      class: z.string(),
+      message: z.string(),
+      tail: z.array(z.string()).optional(),
+      errorLines: z.array(z.string()).optional(),
+    })
+    .optional(),
 });
 
 export type RemoteEngineReport = z.infer<typeof remoteEngineReportSchema>;

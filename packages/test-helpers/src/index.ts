@@ -1,4 +1,17 @@
-export { installFakeTrtexec, writeJetsonRoot } from "./fake-trtexec.js";
+export type {
+  FakeTrtexecRelease,
+  FakeTrtexecTable,
+  JetsonFixture,
+  JetsonRootOptions,
+} from "./fake-trtexec.js";
+export {
+  FAKE_TRTEXEC_RELEASES,
+  fakeTrtexecTable,
+  installFakeTrtexec,
+  JETSON_FIXTURES,
+  jetsonBinDir,
+  writeJetsonRoot,
+} from "./fake-trtexec.js";
 export type { FlightsApiServer, ScriptedResponse } from "./flights-api-server.js";
 export { sampleFlight, startFlightsApi } from "./flights-api-server.js";
 export type { LoopbackServer, RecordedRequest } from "./loopback-server.js";
