@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { EXIT_CODES, InterruptedError } from "@operator-tool/errors";
 import { runCli } from "./run-cli.js";
 
 // Tile and engine writes fsync many files concurrently on libuv's pool; its
@@ -6,7 +7,21 @@ import { runCli } from "./run-cli.js";
 // has started yet, which is the case here.
 process.env.UV_THREADPOOL_SIZE ??= "16";
 
-const code = await runCli(process.argv.slice(2));
+const interrupted = new AbortController();
+const onSignal = (name: NodeJS.Signals) => {
+  if (interrupted.signal.aborted) process.exit(EXIT_CODES.INTERRUPTED); // a second Ctrl-C means now
+  process.stderr.write(`\noperator-tool: ${name} received, stopping…\n`);
+  interrupted.abort(new InterruptedError(name));
+};
+process.on("SIGINT", onSignal);
+process.on("SIGTERM", onSignal);
+
+const code = await runCli(process.argv.slice(2), {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+  stderrIsTTY: process.stderr.isTTY === true,
+  signal: interrupted.signal,
+});
 // A pipe takes 64 KiB at once; the rest of a large result is queued. Exiting
 // before it drains would cut the output (a tile listing, a report) short.
 await Promise.all([drain(process.stdout), drain(process.stderr)]);

@@ -1,6 +1,6 @@
 import { Command, Option } from "commander";
 import type { CommandResult } from "./command-result.js";
-import type { CommandContext, RawCommandOptions } from "./context.js";
+import type { CliIo, CommandContext, RawCommandOptions } from "./context.js";
 import {
   companionOptions,
   downloadOptions,
@@ -10,6 +10,7 @@ import {
   nonNegativeNumber,
   tileOptions,
 } from "./options.js";
+import type { CliRuntime } from "./runtime.js";
 import { toolVersion } from "./version.js";
 
 type Handler<O> = (ctx: CommandContext, options: O) => Promise<CommandResult>;
@@ -163,7 +164,8 @@ Examples:
     .addHelpText(
       "after",
       `
-Phases: flight-resolve → lock → tile-download → companion-bringup → remote-provision → report.
+Phases: flight-resolve → lock → tile-download → companion-bringup → remote-provision, then the report.
+Every option is checked, and the staging root proven writable, before the first phase.
 Each run is recorded under <staging-root>/runs/<run-id>/ (status.json, report.json, log.jsonl).
 
 Examples:
@@ -192,7 +194,7 @@ Examples:
         .argParser(nonNegativeNumber)
         .helpGroup(GROUPS.output),
     )
-    .action(action(io, async () => (await import("./commands/build-cache.js")).buildCache));
+    .action(action(io, async () => (await import("./commands/build-cache.js")).buildCacheCommand));
 
   const locks = program.command("locks").description("the build lock on the staging root");
   const stagingOption = () =>
@@ -275,6 +277,9 @@ export interface ProgramIo {
   writeErr(text: string): void;
   /** Receives each command's result; the entry point prints it and sets the exit code. */
   onResult(result: CommandResult, ctx: CommandContext): void;
+  /** This call's cancellation, redaction and log path. */
+  runtime: CliRuntime;
+  cli: CliIo;
 }
 
 /** Commander calls actions with (...positionals, options, command); positionals land in `options.args`. */
@@ -283,7 +288,7 @@ function action<O>(io: ProgramIo, load: () => Promise<Handler<O>>) {
     const command = received.at(-1) as Command;
     const raw = { ...command.optsWithGlobals<RawCommandOptions & O>(), args: received.slice(0, -2) };
     const [{ createContext }, handler] = await Promise.all([import("./context.js"), load()]);
-    const ctx = await createContext(raw);
+    const ctx = await createContext(raw, io.runtime, io.cli);
     io.onResult(await handler(ctx, raw), ctx);
   };
 }
