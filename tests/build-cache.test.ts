@@ -210,9 +210,8 @@ describe("build-cache end to end (loopback Flights API, tile server, real sshd)"
     );
   });
 
-  it("40 when the companion cannot store the tiles", async () => {
+  it("40 when the companion cannot store the tiles, naming the path there", async () => {
     const root = join(world.temp.path, "companion-40");
-    const { mkdirSync } = await import("node:fs");
     mkdirSync(root, { recursive: true });
     writeFileSync(join(root, "tiles"), "a file where the tiles directory should be");
     const run = await world.run(["--companion-cache-root", root, "--json", "--log-level", "silent"]);
@@ -221,6 +220,10 @@ describe("build-cache end to end (loopback Flights API, tile server, real sshd)"
       failurePhase: "companion-bringup",
       error: { code: "TILE_SYNC_FAILED" },
     });
+    // The companion's side names the file in the way in one line: no stack from it.
+    const { message } = report(run.stdout).error!;
+    expect(message).toContain(`${join(root, "tiles")} is a file, where a directory belongs (ENOTDIR)`);
+    expect(message).not.toMatch(/internal error|\n\s+at /);
   });
 
   it("21 when the remote build fails, 22 when its report is garbage", async () => {

@@ -12,11 +12,11 @@ export type {
   SyncFile,
   TileJobRef,
 } from "./build-cache.js";
-export { buildCache, CACHE_BUILD_REPORT_SCHEMA } from "./build-cache.js";
+export { buildCache } from "./build-cache.js";
 export type { LockOwner, LockStatus } from "./build-lock.js";
 export { formatDuration, LockHeldError, readLockStatus, removeLock } from "./build-lock.js";
 export type { Phase, PhaseTransition, RunState, RunStatus, RunSummary } from "./run-record.js";
-export { listRunIds, listRuns, readRunStatus, runState } from "./run-record.js";
+export { listRunIds, listRuns, readRunStatus } from "./run-record.js";
 export { checkStagingRoot } from "./staging-root.js";
 export type { TileDownloadOutcome, TilePlanFacts, TilePlanSummary, ZoomPlanSummary } from "./tile-work.js";
-export { summarizeTilePlan, TileDownloadError, tileDownloadFailure, tileKeyOf } from "./tile-work.js";
+export { summarizeTilePlan, tileDownloadFailure } from "./tile-work.js";
