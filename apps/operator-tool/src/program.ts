@@ -179,7 +179,7 @@ Examples:
     .addOption(
       new Option(
         "--remote-corpus <path>",
-        "the corpus file on the companion (config: remoteCorpus)",
+        "the corpus file on the companion; required (config: remoteCorpus)",
       ).helpGroup(GROUPS.companion),
     )
     .addOption(new Option("--force", "rebuild every engine on the companion").helpGroup(GROUPS.engines))

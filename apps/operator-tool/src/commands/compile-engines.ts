@@ -1,7 +1,12 @@
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import type { Corpus, EngineReport, HostInfo } from "@operator-tool/engine-compiler";
-import { describeFailure, InvalidArgumentError, isOperatorToolError } from "@operator-tool/errors";
+import {
+  describeFailure,
+  InvalidArgumentError,
+  isOperatorToolError,
+  pathUnusableErrorFrom,
+} from "@operator-tool/errors";
 import type { CommandResult } from "../command-result.js";
 import type { CommandContext } from "../context.js";
 
@@ -75,9 +80,11 @@ export async function compileEnginesCommand(
       text: renderReport(report, cacheRoot),
       ...(error === undefined ? {} : { failure: describeFailure(error) }),
     };
-  } catch (error) {
-    // The report is the contract even for failures before any model (bad corpus, probe): emit one.
-    if (!ctx.json || !isOperatorToolError(error) || ctx.signal.aborted) throw error;
+  } catch (caught) {
+    // The report is the contract even for failures before any model (bad corpus, probe, a
+    // cache root it cannot write): emit one.
+    const error = pathUnusableErrorFrom(caught) ?? caught;
+    if (!ctx.json || !isOperatorToolError(error) || ctx.signal.aborted) throw caught;
     return { data: failureReport(error, host), text: "", failure: describeFailure(error) };
   }
 }
