@@ -130,7 +130,7 @@ describe("buildCache", () => {
     ]);
     expect(existsSync(join(temp.path, "staging", "build.lock"))).toBe(false);
     const [run] = listRuns(join(temp.path, "staging"));
-    expect(run!.status).toMatchObject({ outcome: "no-op", exitCode: 0, flightId: "F-1" });
+    expect(run!.status).toMatchObject({ outcome: "no-op", exitCode: EXIT_CODES.SUCCESS, flightId: "F-1" });
     expect(run!.status!.transitions).toHaveLength(10);
   });
 
