@@ -1,12 +1,15 @@
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   API_KEY,
   CLI_PATH,
   fakeRemote,
   freePort,
+  REPO_ROOT,
   readAll,
   runOperatorTool,
+  startFlightsApi,
   startWorld,
   TOKEN,
   type World,
@@ -48,7 +51,6 @@ describe("build-cache end to end (loopback Flights API, tile server, real sshd)"
       "tile-download",
       "companion-bringup",
       "remote-provision",
-      "report",
     ]);
     expect(r1.remote!.summary.built).toBe(1);
     expect(r1.sync!.sent).toBeGreaterThan(1);
@@ -129,7 +131,6 @@ describe("build-cache end to end (loopback Flights API, tile server, real sshd)"
       "error",
     ]);
     expect(unreachable.exitCode).toBe(92);
-    const { startFlightsApi } = await import("@operator-tool/test-helpers");
     const badApi = await startFlightsApi({
       flights: [],
       always: { body: JSON.stringify({ id: "F-2024-0042", waypoints: "many" }) },
@@ -147,8 +148,8 @@ describe("build-cache end to end (loopback Flights API, tile server, real sshd)"
     writeFileSync(bad, "{ nope");
     const args = world.args(["--log-level", "error"]);
     args.splice(args.indexOf("--flight-id"), 2, "--flight-file", bad);
-    const invalid = await runOperatorTool(args, { env: { HOME: world.temp.path } });
-    expect(invalid.exitCode).toBe(95);
+    const invalid = await runOperatorTool(args, { env: world.env });
+    expect(invalid.exitCode, invalid.stderr).toBe(95);
     expect(existsSync(lockDir())).toBe(false);
   });
 
@@ -209,9 +210,8 @@ describe("build-cache end to end (loopback Flights API, tile server, real sshd)"
     );
   });
 
-  it("40 when the companion cannot store the tiles", async () => {
+  it("40 when the companion cannot store the tiles, naming the path there", async () => {
     const root = join(world.temp.path, "companion-40");
-    const { mkdirSync } = await import("node:fs");
     mkdirSync(root, { recursive: true });
     writeFileSync(join(root, "tiles"), "a file where the tiles directory should be");
     const run = await world.run(["--companion-cache-root", root, "--json", "--log-level", "silent"]);
@@ -220,6 +220,10 @@ describe("build-cache end to end (loopback Flights API, tile server, real sshd)"
       failurePhase: "companion-bringup",
       error: { code: "TILE_SYNC_FAILED" },
     });
+    // The companion's side names the file in the way in one line: no stack from it.
+    const { message } = report(run.stdout).error!;
+    expect(message).toContain(`${join(root, "tiles")} is a file, where a directory belongs (ENOTDIR)`);
+    expect(message).not.toMatch(/internal error|\n\s+at /);
   });
 
   it("21 when the remote build fails, 22 when its report is garbage", async () => {
@@ -250,12 +254,21 @@ describe("build-cache end to end (loopback Flights API, tile server, real sshd)"
 
   it("an unexpected exception still releases the lock, writes the report, and exits 1 with the log path", async () => {
     const staging = join(world.temp.path, "staging-broken");
-    const { mkdirSync } = await import("node:fs");
-    mkdirSync(staging, { recursive: true });
-    writeFileSync(join(staging, "tiles"), "not a directory");
-    const run = await world.run(["--staging-root", staging, "--log-level", "silent"]);
-    expect(run.exitCode).toBe(1);
-    expect(run.stderr).toMatch(/internal error \(a bug in operator-tool\)/);
+    // A plain TypeError where the run record's status.json is renamed into place as the tile phase
+    // begins: a bug, as far as operator-tool can tell.
+    const hook = {
+      match: "status\\.json$",
+      occurrence: 6,
+      action: "throw",
+      marker: join(world.temp.path, "unused"),
+    };
+    const run = await world.run(
+      ["--staging-root", staging, "--log-level", "silent"],
+      { RENAME_HOOK: JSON.stringify(hook) },
+      { nodeArgs: ["--import", join(REPO_ROOT, "tests/fixtures/rename-hook.mjs")] },
+    );
+    expect(run.exitCode, run.stderr).toBe(1);
+    expect(run.stderr).toMatch(/internal error \(a bug in operator-tool\): TypeError: injected fault/);
     expect(run.stderr).toMatch(/full log: .*runs\/.*\/log\.jsonl/);
     expect(existsSync(join(staging, "build.lock"))).toBe(false);
     const runId = readdirSync(join(staging, "runs"))[0]!;
@@ -263,7 +276,78 @@ describe("build-cache end to end (loopback Flights API, tile server, real sshd)"
       outcome: "failure",
       exitCode: 1,
       failurePhase: "tile-download",
+      error: { code: "INTERNAL", class: "TypeError" },
     });
+  });
+
+  it.each([
+    ["a bad --zoom", ["--zoom", "18-16"], /^error: --zoom "18-16" is not a zoom range/],
+    [
+      "no tile provider",
+      ["--satellite-provider-url", undefined],
+      /^error: --satellite-provider-url is not set — pass --satellite-provider-url/,
+    ],
+    ["no companion", ["--companion-host", undefined], /^error: --companion-host is not set/],
+    [
+      "no corpus",
+      ["--remote-corpus", undefined],
+      /^error: no corpus given for the companion — pass --remote-corpus FILE/,
+    ],
+    ["a bad flight id", ["--flight-id", "no/slash"], /^error: --flight-id "no\/slash" is not a flight id/],
+  ])("2 for %s, before any request, phase or run record", async (_, [flag, value], line) => {
+    const staging = join(world.temp.path, "staging-usage");
+    const args = world.args(["--staging-root", staging]);
+    const at = args.indexOf(flag!);
+    if (value === undefined) args.splice(at, 2);
+    else args[at + 1] = value;
+    const apiRequests = world.api.requests.length;
+    const tileRequests = world.tiles.requests.length;
+    const run = await runOperatorTool(args, { env: world.env });
+    expect(run.exitCode, run.stderr).toBe(2);
+    expect(run.firstErrorLine).toMatch(line);
+    expect(world.api.requests.length).toBe(apiRequests);
+    expect(world.tiles.requests.length).toBe(tileRequests);
+    expect(existsSync(join(staging, "runs"))).toBe(false);
+  });
+
+  it("2 for a staging root it cannot write (immutable, or not this user's), named with the fix, before any request", async () => {
+    const staging = join(world.temp.path, "staging-locked");
+    mkdirSync(staging);
+    // root ignores permission bits, not the immutable attribute.
+    const asRoot = process.getuid?.() === 0;
+    if (asRoot) execFileSync("chattr", ["+i", staging]);
+    else chmodSync(staging, 0o555);
+    try {
+      const apiRequests = world.api.requests.length;
+      const run = await world.run(["--staging-root", staging, "--json", "--log-level", "silent"]);
+      expect(run.exitCode, run.stderr).toBe(2);
+      expect(run.firstErrorLine).toMatch(
+        new RegExp(
+          `^error: the staging root ${staging} \\(--staging-root\\) cannot be used: ${
+            asRoot
+              ? `${staging} is immutable or protected \\(EPERM\\)`
+              : `permission denied on ${staging} \\(EACCES\\)`
+          } — .*${staging}.*or choose another location$`,
+        ),
+      );
+      expect(run.stderr).not.toMatch(/internal error| {4}at /);
+      expect(JSON.parse(run.stdout)).toMatchObject({ error: { code: "PATH_UNUSABLE", exitCode: 2 } });
+      expect(world.api.requests.length).toBe(apiRequests);
+    } finally {
+      if (asRoot) execFileSync("chattr", ["-i", staging]);
+      else chmodSync(staging, 0o755);
+    }
+  });
+
+  it("2 for a file where the tile cache belongs, naming that file", async () => {
+    const staging = join(world.temp.path, "staging-file");
+    mkdirSync(staging, { recursive: true });
+    writeFileSync(join(staging, "tiles"), "not a directory");
+    const run = await world.run(["--staging-root", staging, "--log-level", "silent"]);
+    expect(run.exitCode, run.stderr).toBe(2);
+    expect(run.firstErrorLine).toBe(
+      `error: the staging root ${staging} (--staging-root) cannot be used: ${join(staging, "tiles")} is a file, where a directory belongs (ENOTDIR) — move ${join(staging, "tiles")} out of the way, or choose another location`,
+    );
   });
 
   it("secrets appear nowhere: stdout, stderr, run records, logs, tiles, companion files", async () => {
@@ -303,7 +387,7 @@ describe("the build lock", () => {
     OPERATOR_TOOL_FLIGHTS_API_TOKEN: TOKEN,
     HOME: w.temp.path,
   });
-  const ownerFile = (w: World) => join(w.staging, "build.lock.owner.json");
+  const ownerFile = (w: World) => join(w.staging, "build.lock", "owner.json");
   const locksList = async (w: World) =>
     JSON.parse((await runOperatorTool(["locks", "list", "--staging-root", w.staging, "--json"])).stdout)
       .locks[0];
@@ -329,7 +413,7 @@ describe("the build lock", () => {
     const slow = await startWorld({ tileLatencyMs: 300 });
     try {
       const holder = slow.spawnBuild(["--log-level", "silent"]);
-      await waitFor(() => existsSync(ownerFile(slow)));
+      await waitFor(() => existsSync(ownerFile(slow)), 30_000, "the holder's owner record");
       const held = await locksList(slow);
       expect(held).toMatchObject({
         liveness: "alive",
@@ -367,7 +451,7 @@ describe("the build lock", () => {
     const slow = await startWorld({ tileLatencyMs: 300 });
     try {
       const holder = slow.spawnBuild(["--log-level", "silent"]);
-      await waitFor(() => existsSync(ownerFile(slow)));
+      await waitFor(() => existsSync(ownerFile(slow)), 30_000, "the holder's owner record");
       const id = JSON.parse(readFileSync(ownerFile(slow), "utf8")).lockId as string;
       const forced = await runOperatorTool([
         "locks",
@@ -391,8 +475,8 @@ describe("the build lock", () => {
     const slow = await startWorld({ tileLatencyMs: 400 });
     try {
       const build = slow.spawnBuild(["--json", "--log-level", "silent", "--zoom", "16-18"]);
-      await waitFor(() => slow.tiles.requests.length > 0);
-      // Someone removes the lock under the running build: the library notices at its next refresh.
+      await waitFor(() => slow.tiles.requests.length > 0, 30_000, "the first tile request");
+      // Someone removes the lock under the running build: the holder notices at its next refresh.
       rmSync(join(slow.staging, "build.lock"), { recursive: true, force: true });
       expect(await build.exited, build.stderr()).toBe(50);
       expect(build.stderr()).not.toMatch(/internal error|Unhandled/);
@@ -412,9 +496,9 @@ describe("interrupts and watching", () => {
     const slow = await startWorld({ tileLatencyMs: 400 });
     try {
       const build = slow.spawnBuild(["--json", "--log-level", "silent"]);
-      await waitFor(() => slow.tiles.requests.length > 0);
+      await waitFor(() => slow.tiles.requests.length > 0, 30_000, "the first tile request");
+      // However late the watcher starts, it is shown every transition the run recorded.
       const watch = runOperatorTool(["runs", "watch", "--staging-root", slow.staging]);
-      await new Promise((r) => setTimeout(r, 300));
       build.child.kill("SIGINT");
       expect(await build.exited).toBe(130);
       expect(report(build.stdout())).toMatchObject({
@@ -427,12 +511,30 @@ describe("interrupts and watching", () => {
       const watched = await watch;
       expect(watched.exitCode).toBe(130);
       expect(watched.stdout).toMatch(
-        /flight-resolve\s+done[\s\S]*tile-download\s+running[\s\S]*tile-download\s+failed/,
+        /flight-resolve\s+running\nflight-resolve\s+done[\s\S]*tile-download\s+running\ntile-download\s+failed/,
       );
       const list = await runOperatorTool(["runs", "list", "--staging-root", slow.staging]);
       expect(list.stdout).toMatch(/F-2024-0042\s+failure \(exit 130\)/);
     } finally {
       await slow.close();
     }
+  });
+
+  it("runs watch after the run ended still prints each phase's begin and end, then exits with its code", async () => {
+    const staging = join(world.temp.path, "staging-watch");
+    const run = await world.run(["--staging-root", staging, "--json", "--log-level", "silent"]);
+    expect(run.exitCode, run.stderr).toBe(0);
+    const { runId } = report(run.stdout);
+    const watched = await runOperatorTool(["runs", "watch", runId, "--staging-root", staging, "--json"]);
+    expect(watched.exitCode).toBe(0);
+    const events = watched.stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { phase?: string; status?: string });
+    const phases = ["flight-resolve", "lock", "tile-download", "companion-bringup", "remote-provision"];
+    expect(events.slice(0, -1).map((e) => `${e.phase} ${e.status}`)).toEqual(
+      phases.flatMap((p) => [`${p} running`, `${p} done`]),
+    );
+    expect(events.at(-1)).toMatchObject({ runId, outcome: "success", exitCode: 0 });
   });
 });

@@ -1,6 +1,14 @@
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { join, relative } from "node:path";
 import {
   CLI_PATH,
@@ -166,6 +174,26 @@ describe("operator-tool tiles download", () => {
     expectNoSecretAnywhere(first.stdout, first.stderr, second.stdout, second.stderr);
   });
 
+  it("2: a staging root it cannot write, named before any tile is asked for", async () => {
+    server = await startTileServer({ apiKey: API_KEY });
+    const staging = join(temp.path, "staging");
+    mkdirSync(staging);
+    const asRoot = process.getuid?.() === 0;
+    if (asRoot) execFileSync("chattr", ["+i", staging]);
+    else chmodSync(staging, 0o555);
+    try {
+      const run = await runOperatorTool(args("download"), { env: env() });
+      expect(run.exitCode, run.stderr).toBe(2);
+      expect(run.firstErrorLine).toMatch(
+        /^error: the staging root .* \(--staging-root\) cannot be used: .* \((EPERM|EACCES)\) — /,
+      );
+      expect(server.requests).toHaveLength(0);
+    } finally {
+      if (asRoot) execFileSync("chattr", ["-i", staging]);
+      else chmodSync(staging, 0o755);
+    }
+  });
+
   it("20: the provider rejects the key", async () => {
     server = await startTileServer({ apiKey: "another-key" });
     const run = await runOperatorTool([...args("download"), "--log-level", "error"], { env: env() });
@@ -218,13 +246,12 @@ describe("operator-tool tiles download", () => {
       },
     );
     const exited = new Promise((r) => child.once("exit", r));
-    const started = Date.now();
     // Tiles land in batches: wait until some are committed, then kill mid-stream.
     const committed = () =>
       filesUnder(join(staging, "tiles")).filter(
         (f) => f.endsWith(".png") && !f.split("/").some((p) => p.startsWith(".")),
       ).length;
-    while (committed() < 10 && Date.now() - started < 20_000) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => committed() >= 10 || child.exitCode !== null, 60_000, "ten committed tiles");
     expect(child.exitCode, "still downloading when killed").toBeNull();
     child.kill("SIGKILL");
     await exited;
@@ -332,7 +359,7 @@ describe("operator-tool tiles receive --list-first", () => {
       child.kill("SIGTERM");
       const code = await Promise.race([
         exited,
-        new Promise((r) => setTimeout(() => r("still running"), 10_000)),
+        new Promise((r) => setTimeout(() => r("still running"), 30_000)),
       ]);
       expect(code, stderr).toBe(130);
       expect(stderr).toContain("SIGTERM");

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { CLI_PATH, REPO_ROOT, runOperatorTool } from "@operator-tool/test-helpers";
+import { CLI_PATH, REPO_ROOT, runOperatorTool, waitFor } from "@operator-tool/test-helpers";
 import { describe, expect, it } from "vitest";
 
 function portOpen(port: number): Promise<boolean> {
@@ -20,7 +20,7 @@ const portsIn = (text: string) => [...text.matchAll(/127\.0\.0\.1:(\d+)/g)].map(
 
 describe("operator-tool demo", () => {
   it("builds everything, then a no-op; prints where things are; leaves nothing running or behind", async () => {
-    const run = await runOperatorTool(["demo"], { timeoutMs: 120_000 });
+    const run = await runOperatorTool(["demo"], { timeoutMs: 170_000 });
     expect(run.exitCode, run.stderr).toBe(0);
     const dir = /demo environment in (\S+)/.exec(run.stdout)?.[1];
     expect(dir).toBeDefined();
@@ -35,20 +35,20 @@ describe("operator-tool demo", () => {
     const ports = portsIn(run.stdout);
     expect(ports.length).toBeGreaterThanOrEqual(3);
     for (const port of ports) expect(await portOpen(port), `port ${port} closed`).toBe(false);
-  });
+  }, 180_000);
 });
 
 describe("operator-tool demo --flight-file", () => {
   it("demos the operator's own flight", async () => {
     const run = await runOperatorTool(
       ["demo", "--flight-file", join(REPO_ROOT, "examples/flights/kyiv-survey.json")],
-      { timeoutMs: 120_000 },
+      { timeoutMs: 170_000 },
     );
     expect(run.exitCode, run.stderr).toBe(0);
     expect(run.stdout).toContain("Flights API   http://127.0.0.1:");
     expect(run.stdout).toContain("(flight F-2024-0042)");
     expect(run.stdout).toMatch(/demo finished: first run success, second run no-op/);
-  });
+  }, 180_000);
 });
 
 /** `$ operator-tool …` lines of every ```sh runnable block in the docs. */
@@ -80,7 +80,7 @@ describe("the docs' runnable examples, against the demo environment", () => {
     demo.stdout!.on("data", (d) => (out += d));
     const exited = new Promise<number | null>((r) => demo.once("exit", (code) => r(code)));
     try {
-      for (let i = 0; i < 600 && !out.includes("\nready"); i++) await new Promise((r) => setTimeout(r, 100));
+      await waitFor(() => out.includes("\nready") || demo.exitCode !== null, 180_000, "the demo to be ready");
       const dir = /demo environment in (\S+)/.exec(out)?.[1];
       expect(dir, out).toBeDefined();
       for (const example of examples) {
@@ -91,9 +91,12 @@ describe("the docs' runnable examples, against the demo environment", () => {
       }
     } finally {
       demo.kill("SIGINT");
+      // Ctrl-C ends it cleanly; should it not, it must not outlive the test.
+      const hard = setTimeout(() => demo.kill("SIGKILL"), 60_000);
+      await exited.finally(() => clearTimeout(hard));
     }
     expect(await exited).toBe(0);
     const dir = /demo environment in (\S+)/.exec(out)?.[1];
     expect(existsSync(dir!)).toBe(false);
-  }, 240_000);
+  }, 300_000);
 });

@@ -1,10 +1,19 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
-import type { CompanionConnection } from "@operator-tool/companion-bringup";
-import type { CommandContext } from "./context.js";
+import type {
+  CompanionConnection,
+  CompanionNotReadyError,
+  ReadinessCheck,
+} from "@operator-tool/companion-bringup";
+import type { CommandContext, LogSink } from "./context.js";
+import { renderChecks } from "./render.js";
+import { toolVersion } from "./version.js";
 
 /** Phase 3's first step: resolve the alias, verify the host key, authenticate. */
-export async function openCompanion(ctx: CommandContext): Promise<CompanionConnection> {
+export async function openCompanion(
+  ctx: CommandContext,
+  logger: LogSink = ctx.logger,
+): Promise<CompanionConnection> {
   const { connectToCompanion, resolveTarget } = await import("@operator-tool/companion-bringup");
   const target = await resolveTarget({
     host: ctx.requireOption("companionHost"),
@@ -13,12 +22,50 @@ export async function openCompanion(ctx: CommandContext): Promise<CompanionConne
     identityFile: ctx.option("identityFile"),
     sshConfigPath: ctx.option("sshConfig"),
   });
-  ctx.logger.debug({ target }, "connecting to the companion");
+  logger.debug({ target }, "connecting to the companion");
   return connectToCompanion({
     target,
     knownHostsPath: ctx.option("knownHosts") ?? join(homedir(), ".ssh", "known_hosts"),
     acceptNewHostKey: ctx.option("acceptNewHostKey") === true,
     passphrase: ctx.secrets.sshPassphrase,
-    logger: ctx.logger,
+    logger,
   });
+}
+
+export interface CompanionCheckData {
+  host: string;
+  hostKeyFingerprint: string;
+  ready: boolean;
+  checks: ReadinessCheck[];
+}
+
+/** The readiness checks, and the error naming every failed one (with the table) when the companion is not ready. */
+export async function checkCompanion(
+  ctx: CommandContext,
+  connection: CompanionConnection,
+  requiredBytes: number,
+): Promise<{ data: CompanionCheckData; notReady: CompanionNotReadyError | undefined }> {
+  const { checkReadiness, CompanionNotReadyError } = await import("@operator-tool/companion-bringup");
+  const checks = await checkReadiness(connection, {
+    remoteCommand: ctx.option("remoteCommand"),
+    cacheRoot: ctx.option("companionCacheRoot"),
+    requiredBytes,
+    localVersion: toolVersion(),
+  });
+  const data: CompanionCheckData = {
+    host: `${connection.target.user}@${connection.target.hostname}:${connection.target.port}`,
+    hostKeyFingerprint: connection.hostKeyFingerprint,
+    ready: checks.every((c) => c.ok),
+    checks,
+  };
+  const failed = checks.filter((c) => !c.ok);
+  const notReady =
+    failed.length === 0
+      ? undefined
+      : new CompanionNotReadyError(
+          `companion not ready: ${failed.map((c) => `${c.name} (${c.observed})`).join("; ")}\n${renderChecks(data)}`,
+          checks,
+          failed[0]!.fix === undefined ? {} : { hint: failed[0]!.fix },
+        );
+  return { data, notReady };
 }

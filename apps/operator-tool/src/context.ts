@@ -11,9 +11,35 @@ import {
 } from "@operator-tool/logger";
 import type { ConfigFile } from "./config/config-schema.js";
 import { type LoadedConfig, loadConfig } from "./config/load-config.js";
-import { interruptSignal, setRedaction } from "./runtime.js";
+import type { CliRuntime } from "./runtime.js";
 
-/** What every command gets: merged options, secrets, a redacting logger, cancellation. */
+/** Where a CLI call reads and writes: the process's, or a test's. */
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  /** Whether stderr is a terminal: live progress bars, pretty logs. */
+  stderrIsTTY?: boolean;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** SIGINT/SIGTERM, or a test's own cancellation. */
+  signal?: AbortSignal;
+}
+
+/** The logger methods phases use; a pino logger, or a run's logger that also writes its file. */
+export interface LogSink {
+  debug(fields: object, message: string): void;
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+}
+
+/** What one piece of work runs under: the cancellation and the logger of its command or run. */
+export interface RunScope {
+  signal: AbortSignal;
+  logger: LogSink;
+}
+
+/** What every command gets: merged options, secrets, a redacting logger, cancellation, output. */
 export interface CommandContext {
   config: LoadedConfig;
   logger: Logger;
@@ -21,7 +47,17 @@ export interface CommandContext {
   secrets: Secrets;
   json: boolean;
   cwd: string;
+  env: NodeJS.ProcessEnv;
   signal: AbortSignal;
+  /** Cancels this command (a lifeline cut): it stops, and exits 130. */
+  interrupt(reason: string): void;
+  /** Tells the error boundary where this run's full log is. */
+  setLogPath(path: string): void;
+  /** Text on stdout, redacted, as it happens (ahead of the result). */
+  out(text: string): void;
+  /** Text on stderr, redacted (progress bars). */
+  err(text: string): void;
+  stderrIsTTY: boolean;
   /** Flag value if given, else the config file's, else the built-in default. */
   option<K extends keyof OptionValues>(key: K): OptionValues[K];
   /** A logger like `logger` that also writes every record (debug and up) to a JSON-lines file. */
@@ -68,8 +104,13 @@ export interface RawCommandOptions extends Partial<Record<string, unknown>> {
   apiKey?: string;
 }
 
-export async function createContext(raw: RawCommandOptions, env = process.env): Promise<CommandContext> {
-  const cwd = process.cwd();
+export async function createContext(
+  raw: RawCommandOptions,
+  runtime: CliRuntime,
+  io: CliIo,
+): Promise<CommandContext> {
+  const env = io.env ?? process.env;
+  const cwd = io.cwd ?? process.cwd();
   // Secrets from the environment are known before anything can fail and print.
   const redactor = new SecretRedactor([
     env[SECRET_ENV.apiKey],
@@ -77,7 +118,7 @@ export async function createContext(raw: RawCommandOptions, env = process.env): 
     env[SECRET_ENV.sshPassphrase],
     raw.apiKey,
   ]);
-  setRedaction((text) => redactor.redact(text));
+  runtime.setRedaction((text) => redactor.redact(text));
 
   const config = await loadConfig(raw.config, cwd);
   const option = <K extends keyof OptionValues>(key: K): OptionValues[K] => {
@@ -109,7 +150,8 @@ export async function createContext(raw: RawCommandOptions, env = process.env): 
   for (const value of Object.values(secrets)) redactor.add(value);
 
   const logLevel = raw.logLevel ?? config.values.logLevel ?? "info";
-  const logFormat = raw.logFormat ?? config.values.logFormat ?? (process.stderr.isTTY ? "pretty" : "json");
+  const stderrIsTTY = io.stderrIsTTY === true;
+  const logFormat = raw.logFormat ?? config.values.logFormat ?? (stderrIsTTY ? "pretty" : "json");
   const logger = await createLogger({ level: logLevel, format: logFormat, redactor });
   if (raw.apiKey !== undefined) {
     logger.warn(
@@ -125,12 +167,20 @@ export async function createContext(raw: RawCommandOptions, env = process.env): 
     secrets,
     json: raw.json === true,
     cwd,
-    signal: interruptSignal,
+    env,
+    signal: runtime.signal,
+    interrupt: (reason) => runtime.interrupt(reason),
+    setLogPath: (path) => {
+      runtime.logPath = path;
+    },
+    out: (text) => io.stdout(redactor.redact(text)),
+    err: (text) => io.stderr(redactor.redact(text)),
+    stderrIsTTY,
     option,
     requireOption,
     loggerWithFile: (path) =>
       createLogger({ level: logLevel, format: logFormat, redactor, files: [{ path, level: "debug" }] }),
-    writeLine: (value) => process.stdout.write(`${JSON.stringify(redactor.redactValue(value))}\n`),
+    writeLine: (value) => io.stdout(`${JSON.stringify(redactor.redactValue(value))}\n`),
   };
 }
 
@@ -147,9 +197,7 @@ async function secretFrom(
   } catch (error) {
     throw new InvalidArgumentError(
       `${flag} ${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? "error"})`,
-      {
-        hint: `check the path given to ${flag}`,
-      },
+      { hint: `check the path given to ${flag}`, cause: error },
     );
   }
   const value = text.trim();

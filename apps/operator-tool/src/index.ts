@@ -1,3 +1,2 @@
-export { EXIT_CODES, exitCodeFor, knownErrorCodes } from "./exit-codes.js";
-export type { CliStreams } from "./run-cli.js";
+export type { CliIo } from "./run-cli.js";
 export { runCli } from "./run-cli.js";

@@ -1,67 +1,34 @@
-import { Command, Option } from "commander";
-import type { CommandResult } from "./command-result.js";
-import type { CommandContext, RawCommandOptions } from "./context.js";
+import { type Command, Option } from "commander";
 import {
   companionOptions,
   downloadOptions,
-  engineOptions,
   flightOptions,
   GROUPS,
   nonNegativeNumber,
   tileOptions,
 } from "./options.js";
-import { toolVersion } from "./version.js";
+import { action, addCompileEngines, addTilesReceive, type ProgramIo, rootCommand } from "./program-parts.js";
 
-type Handler<O> = (ctx: CommandContext, options: O) => Promise<CommandResult>;
+export type { ProgramIo } from "./program-parts.js";
 
 /**
  * The command tree. Actions only tidy options and lazy-import their command
  * module, so `--help` loads nothing heavy.
  */
 export function buildProgram(io: ProgramIo): Command {
-  const program = new Command("operator-tool")
-    .description(
-      "Prepare a drone's companion computer for a GPS-denied flight: satellite tiles and TensorRT engines.",
-    )
-    .version(toolVersion(), "-V, --version", "print the version")
-    .helpOption("-h, --help", "show help for a command")
-    .exitOverride()
-    .configureOutput({ writeOut: io.writeOut, writeErr: io.writeErr })
-    .showSuggestionAfterError(true)
-    .configureHelp({ showGlobalOptions: true, sortSubcommands: true })
-    .addOption(
-      new Option("--config <file>", "config file (default: ./operator-tool.config.json or .yaml)").helpGroup(
-        GROUPS.output,
-      ),
-    )
-    .addOption(
-      new Option("--log-level <level>", "log level")
-        .choices(["trace", "debug", "info", "warn", "error", "silent"])
-        .helpGroup(GROUPS.output),
-    )
-    .addOption(
-      new Option(
-        "--log-format <format>",
-        "log format on stderr (default: pretty on a terminal, json otherwise)",
-      )
-        .choices(["json", "pretty"])
-        .helpGroup(GROUPS.output),
-    )
-    .addOption(
-      new Option("--json", "print the command's result as one JSON document on stdout").helpGroup(
-        GROUPS.output,
-      ),
-    )
-    .addHelpText(
-      "after",
-      `
+  const program = rootCommand(
+    io,
+    "Prepare a drone's companion computer for a GPS-denied flight: satellite tiles and TensorRT engines.",
+  ).addHelpText(
+    "after",
+    `
 Examples:
   $ operator-tool flights show --flight-file examples/flights/kyiv-survey.json
   $ OPERATOR_TOOL_FLIGHTS_API_TOKEN=… operator-tool flights show --flight-id F-2024-0042 --flights-api-url https://flights.example/api --json
 
 Exit codes are listed in docs/exit-codes.md; logs go to stderr, results to stdout.
 `,
-    );
+  );
 
   const flights = program
     .command("flights")
@@ -116,27 +83,7 @@ Examples:
     download.addOption(option);
   download.action(action(io, async () => (await import("./commands/tiles-download.js")).tilesDownload));
 
-  tiles
-    .command("receive")
-    .description(
-      "companion side of the tile sync: receive verified tiles on stdin (run by build-cache over SSH)",
-    )
-    .requiredOption("--root <dir>", "directory the tiles land in")
-    .option("--list", "print the files already here, with sha256, as JSON, and exit")
-    .option(
-      "--list-first",
-      "print that listing as the first line, then receive: the sender learns what to skip without a second session",
-    )
-    .addHelpText(
-      "after",
-      `
-Examples:
-  $ operator-tool tiles receive --root /var/cache/operator-tool/tiles/esri --list
-  $ … | operator-tool tiles receive --root /var/cache/operator-tool/tiles/esri
-  $ … | operator-tool tiles receive --root /var/cache/operator-tool/tiles/esri --list-first
-`,
-    )
-    .action(action(io, async () => (await import("./commands/tiles-receive.js")).tilesReceive));
+  addTilesReceive(tiles, io);
 
   const companion = program.command("companion").description("the companion computer over SSH");
   const check = companion
@@ -192,7 +139,8 @@ Examples:
     .addHelpText(
       "after",
       `
-Phases: flight-resolve → lock → tile-download → companion-bringup → remote-provision → report.
+Phases: flight-resolve → lock → tile-download → companion-bringup → remote-provision, then the report.
+Every option is checked, and the staging root proven writable, before the first phase.
 Each run is recorded under <staging-root>/runs/<run-id>/ (status.json, report.json, log.jsonl).
 
 Examples:
@@ -206,7 +154,7 @@ Examples:
     .addOption(
       new Option(
         "--remote-corpus <path>",
-        "the corpus file on the companion (config: remoteCorpus)",
+        "the corpus file on the companion; required (config: remoteCorpus)",
       ).helpGroup(GROUPS.companion),
     )
     .addOption(new Option("--force", "rebuild every engine on the companion").helpGroup(GROUPS.engines))
@@ -221,7 +169,7 @@ Examples:
         .argParser(nonNegativeNumber)
         .helpGroup(GROUPS.output),
     )
-    .action(action(io, async () => (await import("./commands/build-cache.js")).buildCache));
+    .action(action(io, async () => (await import("./commands/build-cache.js")).buildCacheCommand));
 
   const locks = program.command("locks").description("the build lock on the staging root");
   const stagingOption = () =>
@@ -274,45 +222,7 @@ Examples:
     )
     .action(action(io, async () => (await import("./commands/demo.js")).demo));
 
-  const compile = program
-    .command("compile-engines")
-    .description(
-      "compile or reuse the TensorRT engines of a model corpus, on the companion (exit 60/61/62 on failure)",
-    )
-    .addHelpText(
-      "after",
-      `
-Each model's engine is reused only if its sidecar digest verifies and it was
-built from the same ONNX (weights included), parameters and TensorRT; else it
-is rebuilt, and --dry-run says why.
-
-Examples:
-  $ operator-tool compile-engines --corpus /opt/models/corpus.json --dry-run
-  $ operator-tool compile-engines --corpus corpus.json --force dinov2_vpr --json
-`,
-    );
-  for (const option of engineOptions()) compile.addOption(option);
-  compile.action(
-    action(io, async () => (await import("./commands/compile-engines.js")).compileEnginesCommand),
-  );
+  addCompileEngines(program, io);
 
   return program;
-}
-
-export interface ProgramIo {
-  writeOut(text: string): void;
-  writeErr(text: string): void;
-  /** Receives each command's result; the entry point prints it and sets the exit code. */
-  onResult(result: CommandResult, ctx: CommandContext): void;
-}
-
-/** Commander calls actions with (...positionals, options, command); positionals land in `options.args`. */
-function action<O>(io: ProgramIo, load: () => Promise<Handler<O>>) {
-  return async (...received: unknown[]): Promise<void> => {
-    const command = received.at(-1) as Command;
-    const raw = { ...command.optsWithGlobals<RawCommandOptions & O>(), args: received.slice(0, -2) };
-    const [{ createContext }, handler] = await Promise.all([import("./context.js"), load()]);
-    const ctx = await createContext(raw);
-    io.onResult(await handler(ctx, raw), ctx);
-  };
 }

@@ -1,4 +1,4 @@
-import type { CommandContext } from "./context.js";
+import type { CommandContext, LogSink } from "./context.js";
 
 export interface ProgressCounts {
   done: number;
@@ -13,8 +13,8 @@ export interface ProgressCounts {
  * A live bar on a terminal; otherwise (CI, pipes, --json) a log line every few
  * seconds, so long phases are never silent and never flood the log.
  */
-export function createProgressReporter(ctx: CommandContext, label: string) {
-  const tty = process.stderr.isTTY === true && !ctx.json;
+export function createProgressReporter(ctx: CommandContext, label: string, logger: LogSink = ctx.logger) {
+  const tty = ctx.stderrIsTTY && !ctx.json;
   let lastDraw = 0;
   let lastLog = Date.now();
   let drawn = false;
@@ -25,17 +25,17 @@ export function createProgressReporter(ctx: CommandContext, label: string) {
         if (now - lastDraw < 100 && p.done < p.planned) return;
         lastDraw = now;
         drawn = true;
-        process.stderr.write(`\r${renderBar(label, p, now)}\x1b[K`);
+        ctx.err(`\r${renderBar(label, p, now)}\x1b[K`);
       } else if (now - lastLog >= 5_000) {
         lastLog = now;
-        ctx.logger.info(
+        logger.info(
           { done: p.done, planned: p.planned, fetched: p.fetched, failed: p.failed, bytes: p.bytesFetched },
           `${label}: ${p.done}/${p.planned}`,
         );
       }
     },
     finish() {
-      if (drawn) process.stderr.write("\n");
+      if (drawn) ctx.err("\n");
     },
   };
 }
@@ -47,11 +47,11 @@ function renderBar(label: string, p: ProgressCounts, now: number): string {
   const seconds = Math.max(0.001, (now - p.startedAt) / 1000);
   const rate = p.fetched / seconds;
   const remaining = p.planned - p.done;
-  const eta = rate > 0 ? formatDuration(remaining / rate) : "--:--";
+  const eta = rate > 0 ? formatMinutes(remaining / rate) : "--:--";
   return `${label} [${"#".repeat(filled)}${" ".repeat(width - filled)}] ${p.done}/${p.planned}  ${(p.bytesFetched / 1e6).toFixed(1)} MB  ${rate.toFixed(0)}/s  ETA ${eta}${p.failed ? `  ${p.failed} failed` : ""}`;
 }
 
-function formatDuration(seconds: number): string {
+function formatMinutes(seconds: number): string {
   const s = Math.round(seconds);
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 }

@@ -1,39 +1,39 @@
+import { InterruptedError } from "@operator-tool/errors";
+
 /**
- * Process-wide state the error boundary needs before any heavy module loads:
- * the cancellation signal, and the redaction to apply to whatever it prints.
- * Kept free of imports so `--help` stays cheap.
+ * The state of one `runCli` call that its error boundary needs: the
+ * cancellation signal, the redaction to apply to whatever it prints, and
+ * where the run's log is. One per call, so calls can run side by side in one
+ * process (tests drive the CLI that way).
  */
-const controller = new AbortController();
-let redactText: (text: string) => string = (text) => text;
-let logFilePath: string | undefined;
-
-export const interruptSignal: AbortSignal = controller.signal;
-
-export function interrupt(signalName: string): void {
-  if (!controller.signal.aborted) controller.abort(new InterruptedError(signalName));
+export interface CliRuntime {
+  readonly signal: AbortSignal;
+  /** Cancels the command: its phases stop, and the exit status is 130. */
+  interrupt(reason: string): void;
+  redact(text: string): string;
+  setRedaction(redact: (text: string) => string): void;
+  logPath: string | undefined;
 }
 
-export class InterruptedError extends Error {
-  readonly code = "INTERRUPTED";
-  readonly hint = undefined;
-  constructor(readonly signalName: string) {
-    super(`interrupted by ${signalName}`);
-    this.name = "InterruptedError";
-  }
-}
-
-export function setRedaction(redact: (text: string) => string): void {
-  redactText = redact;
-}
-
-export function redact(text: string): string {
-  return redactText(text);
-}
-
-export function setLogFilePath(path: string | undefined): void {
-  logFilePath = path;
-}
-
-export function currentLogFilePath(): string | undefined {
-  return logFilePath;
+/** `external` is the process's SIGINT/SIGTERM (or a test's own controller). */
+export function createRuntime(external?: AbortSignal): CliRuntime {
+  const controller = new AbortController();
+  const interrupt = (reason: string) => {
+    if (!controller.signal.aborted) controller.abort(new InterruptedError(reason));
+  };
+  if (external?.aborted) controller.abort(external.reason);
+  else
+    external?.addEventListener("abort", () => controller.abort(external.reason), {
+      once: true,
+    });
+  let redactText: (text: string) => string = (text) => text;
+  return {
+    signal: controller.signal,
+    interrupt,
+    redact: (text) => redactText(text),
+    setRedaction(redact) {
+      redactText = redact;
+    },
+    logPath: undefined,
+  };
 }

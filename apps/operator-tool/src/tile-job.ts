@@ -1,38 +1,69 @@
 import { join } from "node:path";
+import type { TileJobRef, TilePlanSummary } from "@operator-tool/cache-build";
 import { InvalidArgumentError } from "@operator-tool/errors";
 import type { Flight, FlightBounds } from "@operator-tool/flights-api";
-import type { TilePlan, TileProvider } from "@operator-tool/tile-downloader";
+import type { DownloadResult, TilePlan, TileProvider } from "@operator-tool/tile-downloader";
 import { ZOOM_RANGE_PATTERN } from "./config/zoom-range.js";
-import type { CommandContext } from "./context.js";
+import type { CommandContext, RunScope } from "./context.js";
+import { createProgressReporter } from "./progress.js";
+import { userAgent } from "./version.js";
 
-/** Everything the tile phases need for one flight, derived once from options and flight. */
-export interface TileJob {
+/** The tile options, checked: zooms parsed, the provider's template and key verified. */
+export interface TileSettings {
+  zooms: number[];
+  provider: TileProvider;
+  coverage: "corridor" | "bbox";
+  bufferM: number;
+  maxTiles: number;
+  stagingRoot: string;
+  /** `<staging-root>/tiles/<provider>`: this provider's tile cache. */
+  providerCacheDir: string;
+}
+
+export async function tileSettingsFrom(ctx: CommandContext): Promise<TileSettings> {
+  const zooms = parseZoomRange(ctx.option("zoom"));
+  const urlTemplate = ctx.requireOption("satelliteProviderUrl");
+  const { defineProvider } = await import("@operator-tool/tile-downloader");
+  const provider = defineProvider({
+    urlTemplate,
+    apiKey: ctx.secrets.apiKey,
+    id: ctx.option("satelliteProviderId"),
+    subdomains: ctx.option("satelliteProviderSubdomains"),
+  });
+  const stagingRoot = ctx.option("stagingRoot");
+  return {
+    zooms,
+    provider,
+    coverage: ctx.option("coverage"),
+    bufferM: ctx.option("bboxBufferM"),
+    maxTiles: ctx.option("maxTiles"),
+    stagingRoot,
+    providerCacheDir: join(stagingRoot, "tiles", provider.id),
+  };
+}
+
+/** Everything the tile phases need for one flight, derived once from the settings and the flight. */
+export interface TileJob extends TileJobRef {
   flight: Flight;
   bounds: FlightBounds;
   zooms: number[];
   plan: TilePlan;
   provider: TileProvider;
-  providerCacheDir: string;
-  tilesetPath: string;
 }
 
-export async function prepareTileJob(ctx: CommandContext, flight: Flight): Promise<TileJob> {
-  const [{ flightBounds }, { defineProvider, planTiles, tilesetPathFor }] = await Promise.all([
+export async function planFlightTiles(
+  settings: TileSettings,
+  flight: Flight,
+  run: RunScope,
+): Promise<TileJob> {
+  const [{ flightBounds }, { planTiles, tilesetPathFor }] = await Promise.all([
     import("@operator-tool/flights-api"),
     import("@operator-tool/tile-downloader"),
   ]);
-  const bufferM = ctx.option("bboxBufferM");
-  const zooms = parseZoomRange(ctx.option("zoom"));
-  const provider = defineProvider({
-    urlTemplate: ctx.requireOption("satelliteProviderUrl"),
-    apiKey: ctx.secrets.apiKey,
-    id: ctx.option("satelliteProviderId"),
-    subdomains: ctx.option("satelliteProviderSubdomains"),
-  });
   const path = [flight.takeoff, ...flight.waypoints];
-  const bounds = flightBounds(path, bufferM);
+  const bounds = flightBounds(path, settings.bufferM);
   for (const edge of bounds.clampedEdges) {
-    ctx.logger.warn(
+    run.logger.warn(
       { edge },
       `the flight's ${edge} edge is beyond Web-Mercator's ±85.05°: no tiles exist there`,
     );
@@ -40,21 +71,86 @@ export async function prepareTileJob(ctx: CommandContext, flight: Flight): Promi
   const plan = planTiles({
     path,
     bbox: bounds,
-    zooms,
-    coverage: ctx.option("coverage"),
-    bufferM,
-    maxTiles: ctx.option("maxTiles"),
+    zooms: settings.zooms,
+    coverage: settings.coverage,
+    bufferM: settings.bufferM,
+    maxTiles: settings.maxTiles,
   });
-  const providerCacheDir = join(ctx.option("stagingRoot"), "tiles", provider.id);
   return {
     flight,
     bounds,
-    zooms,
+    zooms: settings.zooms,
     plan,
-    provider,
-    providerCacheDir,
-    tilesetPath: tilesetPathFor(providerCacheDir, flight.id),
+    provider: settings.provider,
+    providerId: settings.provider.id,
+    providerCacheDir: settings.providerCacheDir,
+    tilesetPath: tilesetPathFor(settings.providerCacheDir, flight.id),
   };
+}
+
+/** Per zoom: planned, cached, known absent, to fetch (reads the cache; no network). */
+export async function summarizeTileJob(job: TileJob): Promise<TilePlanSummary> {
+  const [{ readTileset, scanTileCache, tileKey }, { summarizeTilePlan }] = await Promise.all([
+    import("@operator-tool/tile-downloader"),
+    import("@operator-tool/cache-build"),
+  ]);
+  const all = job.plan.zooms.flatMap((zp) => zp.tiles);
+  const [cached, previous] = await Promise.all([
+    scanTileCache(job.providerCacheDir, all),
+    readTileset(job.tilesetPath),
+  ]);
+  return summarizeTilePlan({
+    flightId: job.flight.id,
+    provider: job.provider.id,
+    coverage: job.plan.coverage,
+    bufferM: job.bounds.bufferM,
+    cacheDir: job.providerCacheDir,
+    zooms: job.plan.zooms,
+    cached,
+    absent: new Set(previous?.absent.map(tileKey) ?? []),
+  });
+}
+
+export interface TileDownloadData extends DownloadResult {
+  flightId: string;
+  provider: string;
+  cacheDir: string;
+}
+
+/** Phase 2 of build-cache, also run on its own by `tiles download`. */
+export async function downloadJobTiles(
+  ctx: CommandContext,
+  job: TileJob,
+  options: { retryAbsent: boolean },
+  run: RunScope = ctx,
+): Promise<TileDownloadData> {
+  const { downloadTiles } = await import("@operator-tool/tile-downloader");
+  const progress = createProgressReporter(ctx, "tiles", run.logger);
+  try {
+    const result = await downloadTiles({
+      tiles: job.plan.zooms.flatMap((zp) => zp.tiles),
+      provider: job.provider,
+      providerCacheDir: job.providerCacheDir,
+      tileset: {
+        path: job.tilesetPath,
+        flightId: job.flight.id,
+        coverage: job.plan.coverage,
+        zooms: job.zooms,
+        bufferM: job.bounds.bufferM,
+      },
+      userAgent: ctx.option("userAgent") ?? userAgent(),
+      concurrency: ctx.option("concurrency"),
+      maxRequestsPerSecond: ctx.option("maxRps"),
+      blankTileSha256: ctx.option("blankTileSha256"),
+      retryAbsent: options.retryAbsent,
+      signal: run.signal,
+      logger: run.logger,
+      onProgress: (p) => progress.update(p),
+    });
+    return { ...result, flightId: job.flight.id, provider: job.provider.id, cacheDir: job.providerCacheDir };
+  } finally {
+    progress.finish();
+  }
 }
 
 export function parseZoomRange(text: string): number[] {

@@ -1,3 +1,3 @@
-export type { LogFileTarget, LogFormat, Logger, LoggerOptions, LogLevel } from "./create-logger.js";
+export type { LogFormat, Logger, LogLevel } from "./create-logger.js";
 export { createLogger } from "./create-logger.js";
-export { REDACTED, SecretRedactor } from "./secret-redactor.js";
+export { SecretRedactor } from "./secret-redactor.js";

@@ -5,11 +5,13 @@ import {
   connectToCompanion,
   resolveTarget,
 } from "@operator-tool/companion-bringup";
+import { InterruptedError } from "@operator-tool/errors";
 import {
   CLI_PATH,
   makeTempDir,
   type SshdFixture,
   startSshd,
+  waitFor,
   writeOnnxModel,
 } from "@operator-tool/test-helpers";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -63,6 +65,15 @@ function invoke(command: string, signal?: AbortSignal) {
     ...(signal === undefined ? {} : { signal }),
     cancelGraceMs: 2_000,
   });
+}
+
+function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function failure(promise: Promise<unknown>) {
@@ -163,13 +174,19 @@ describe("invokeProvisioner over a real sshd", () => {
         keepaliveIntervalMs: 500,
         keepaliveCountMax: 2,
       });
+      let started = false;
       const running = invokeProvisioner({
         exec: (cmd) => c.exec(cmd),
         command: "echo started; sleep 60",
         secrets: {},
         redact,
+        logger: {
+          debug: (_fields, line) => {
+            if (line === "started") started = true;
+          },
+        },
       });
-      await new Promise((r) => setTimeout(r, 500));
+      await waitFor(() => started, 30_000, "the remote command to start");
       victim.kill();
       const error = await failure(running);
       expect(error.code).toBe("REMOTE_BUILD_FAILED");
@@ -189,12 +206,17 @@ describe("invokeProvisioner over a real sshd", () => {
       `echo $$ > ${pidFile}; while read -r line; do :; done; echo lifeline-closed >&2`,
       controller.signal,
     );
-    for (let i = 0; i < 100 && !existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 20));
+    // The pid file is written over sshd by a shell the remote side starts: on a busy machine, seconds.
+    await waitFor(
+      () => existsSync(pidFile) && readFileSync(pidFile, "utf8").endsWith("\n"),
+      30_000,
+      "the pid file",
+    );
     const pid = Number(readFileSync(pidFile, "utf8"));
-    controller.abort(Object.assign(new Error("interrupted by SIGINT"), { code: "INTERRUPTED" }));
+    expect(processRuns(pid)).toBe(true);
+    controller.abort(new InterruptedError("SIGINT"));
     await expect(running).rejects.toThrow("interrupted by SIGINT");
-    await new Promise((r) => setTimeout(r, 200));
-    expect(() => process.kill(pid, 0)).toThrow();
+    await waitFor(() => !processRuns(pid), 30_000, `the remote process ${pid} to end`);
   });
 });
 

@@ -155,6 +155,7 @@ export async function invokeProvisioner(options: InvokeProvisionerOptions): Prom
       tailLines,
       {
         hint: "check --remote-command runs an operator-tool that speaks operator-tool/engine-report@1",
+        cause: report.cause,
       },
     );
   }
@@ -170,13 +171,13 @@ export async function invokeProvisioner(options: InvokeProvisionerOptions): Prom
 
 function parseReport(
   line: string | undefined,
-): { ok: true; value: RemoteEngineReport } | { ok: false; problem: string } {
+): { ok: true; value: RemoteEngineReport } | { ok: false; problem: string; cause?: unknown } {
   if (line === undefined) return { ok: false, problem: "printed no report (stdout was empty)" };
   let json: unknown;
   try {
     json = JSON.parse(line);
-  } catch {
-    return { ok: false, problem: "its last stdout line is not JSON" };
+  } catch (error) {
+    return { ok: false, problem: "its last stdout line is not JSON", cause: error };
   }
   const parsed = remoteEngineReportSchema.safeParse(json);
   if (!parsed.success) {
@@ -184,6 +185,7 @@ function parseReport(
     return {
       ok: false,
       problem: `its report does not match engine-report@1 (${issue?.path.join(".") ?? ""}: ${issue?.message ?? "invalid"})`,
+      cause: parsed.error,
     };
   }
   return { ok: true, value: parsed.data };

@@ -1,3 +1,12 @@
+export type { FlightsApiServer, TileServer } from "@operator-tool/demo-environment";
+export {
+  freePort,
+  makePng,
+  sampleFlight,
+  startFlightsApi,
+  startTileServer,
+  writeOnnxModel,
+} from "@operator-tool/demo-environment";
 export type {
   FakeTrtexecRelease,
   FakeTrtexecTable,
@@ -12,20 +21,10 @@ export {
   jetsonBinDir,
   writeJetsonRoot,
 } from "./fake-trtexec.js";
-export type { FlightsApiServer, ScriptedResponse } from "./flights-api-server.js";
-export { sampleFlight, startFlightsApi } from "./flights-api-server.js";
-export type { LoopbackServer, RecordedRequest } from "./loopback-server.js";
-export { freePort, startLoopbackServer } from "./loopback-server.js";
 export type { BuildProcess, World } from "./loopback-world.js";
 export { API_KEY, fakeRemote, filesUnder, readAll, startWorld, TOKEN, waitFor } from "./loopback-world.js";
-export type { OnnxModelOptions } from "./onnx-model.js";
-export { onnxModelBytes, writeOnnxModel } from "./onnx-model.js";
-export type { CliRun, RunOptions } from "./run-operator-tool.js";
-export { CLI_PATH, REPO_ROOT, runOperatorTool } from "./run-operator-tool.js";
-export type { SimulatedCompanion } from "./simulated-companion.js";
-export { startSimulatedCompanion } from "./simulated-companion.js";
+export type { CliRun } from "./run-operator-tool.js";
+export { CLI_PATH, killSpawnedProcesses, REPO_ROOT, runOperatorTool } from "./run-operator-tool.js";
 export type { SshdFixture } from "./sshd.js";
-export { SSHD_PATH, ssh2NativeCrypto, startSshd } from "./sshd.js";
+export { ssh2NativeCrypto, startSshd } from "./sshd.js";
 export { makeTempDir } from "./temp-dir.js";
-export type { TileFault, TileRequest, TileServer, TileServerOptions } from "./tile-server.js";
-export { makeJpeg, makePng, startTileServer } from "./tile-server.js";

@@ -1,15 +1,26 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type FlightsApiServer, sampleFlight, startFlightsApi } from "./flights-api-server.js";
-import { writeOnnxModel } from "./onnx-model.js";
-import { CLI_PATH, runOperatorTool } from "./run-operator-tool.js";
+import {
+  type FlightsApiServer,
+  sampleFlight,
+  startFlightsApi,
+  startTileServer,
+  type TileServer,
+  writeOnnxModel,
+} from "@operator-tool/demo-environment";
+import { CLI_PATH, type CliRun, runOperatorTool, trackChild } from "./run-operator-tool.js";
 import { type SshdFixture, startSshd } from "./sshd.js";
 import { makeTempDir } from "./temp-dir.js";
-import { startTileServer, type TileServer } from "./tile-server.js";
 
 export const API_KEY = "e2e-ApiKey-7Hq2-secret";
 export const TOKEN = "e2e-FlightsTok-Z9x4-secret";
+
+export interface WorldRunOptions {
+  /** Extra arguments for node itself (a test fixture's `--import`). */
+  nodeArgs?: string[];
+  timeoutMs?: number;
+}
 
 /** A whole world on loopback: Flights API, tile provider, a companion behind a real sshd. */
 export interface World {
@@ -21,36 +32,72 @@ export interface World {
   companionRoot: string;
   knownHosts: string;
   corpus: string;
+  /** The environment a build needs: the secrets, and HOME inside the world. */
+  env: Record<string, string>;
   args(extra?: string[]): string[];
-  run(extra?: string[], env?: Record<string, string | undefined>): ReturnType<typeof runOperatorTool>;
+  run(extra?: string[], env?: Record<string, string | undefined>, options?: WorldRunOptions): Promise<CliRun>;
   /** Starts build-cache as a child process and returns at once: for kills, signals, contention. */
-  spawnBuild(extra?: string[]): BuildProcess;
+  spawnBuild(
+    extra?: string[],
+    env?: Record<string, string | undefined>,
+    options?: WorldRunOptions,
+  ): BuildProcess;
   close(): Promise<void>;
 }
 
 export interface BuildProcess {
-  child: ChildProcess;
+  child: ReturnType<typeof spawn>;
   exited: Promise<number | null>;
   stdout(): string;
   stderr(): string;
 }
 
-/** Polls until `condition` holds (or the time is up): for waiting on another process. */
-export async function waitFor(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+/**
+ * Polls until `condition` holds; throws when `timeoutMs` passes first, so a
+ * test never goes on as if the event had happened.
+ */
+export async function waitFor(
+  condition: () => boolean,
+  timeoutMs = 20_000,
+  what = "the condition",
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!condition() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+  while (!condition()) {
+    if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
 }
 
 export async function startWorld(
   options: { tileLatencyMs?: number; tileApiKey?: string } = {},
 ): Promise<World> {
   const temp = makeTempDir("operator-tool-e2e-");
-  const sshd = await startSshd();
-  const api = await startFlightsApi({ flights: [sampleFlight("F-2024-0042")], token: TOKEN });
-  const tiles = await startTileServer({
-    apiKey: options.tileApiKey ?? API_KEY,
-    latencyMs: options.tileLatencyMs ?? 0,
-  });
+  const closers: Array<() => Promise<void>> = [];
+  try {
+    const sshd = await startSshd();
+    closers.push(() => sshd.stop());
+    const api = await startFlightsApi({ flights: [sampleFlight("F-2024-0042")], token: TOKEN });
+    closers.push(() => api.close());
+    const tiles = await startTileServer({
+      apiKey: options.tileApiKey ?? API_KEY,
+      latencyMs: options.tileLatencyMs ?? 0,
+    });
+    closers.push(() => tiles.close());
+    return buildWorld(temp, sshd, api, tiles, closers);
+  } catch (error) {
+    for (const close of closers.reverse()) await close().catch(() => undefined);
+    temp.cleanup();
+    throw error;
+  }
+}
+
+function buildWorld(
+  temp: ReturnType<typeof makeTempDir>,
+  sshd: SshdFixture,
+  api: FlightsApiServer,
+  tiles: TileServer,
+  closers: Array<() => Promise<void>>,
+): World {
   const staging = join(temp.path, "staging");
   const companionRoot = join(temp.path, "companion");
   const knownHosts = join(temp.path, "known_hosts");
@@ -105,6 +152,7 @@ export async function startWorld(
     corpus,
     ...extra,
   ];
+  const env = { OPERATOR_TOOL_API_KEY: API_KEY, OPERATOR_TOOL_FLIGHTS_API_TOKEN: TOKEN, HOME: temp.path };
   return {
     sshd,
     api,
@@ -114,28 +162,26 @@ export async function startWorld(
     companionRoot,
     knownHosts,
     corpus,
+    env,
     args,
-    run: (extra = [], env = {}) =>
+    run: (extra = [], extraEnv = {}, options = {}) =>
       runOperatorTool(args(extra), {
-        env: {
-          OPERATOR_TOOL_API_KEY: API_KEY,
-          OPERATOR_TOOL_FLIGHTS_API_TOKEN: TOKEN,
-          HOME: temp.path,
-          ...env,
-        },
-        timeoutMs: 90_000,
+        env: { ...env, ...extraEnv },
+        timeoutMs: options.timeoutMs ?? 90_000,
+        ...(options.nodeArgs === undefined ? {} : { nodeArgs: options.nodeArgs }),
       }),
-    spawnBuild(extra = []) {
-      const env = {
-        ...process.env,
-        OPERATOR_TOOL_API_KEY: API_KEY,
-        OPERATOR_TOOL_FLIGHTS_API_TOKEN: TOKEN,
-        HOME: temp.path,
-      };
-      const child = spawn(process.execPath, [CLI_PATH, ...args(extra)], {
-        env,
-        stdio: ["ignore", "pipe", "pipe"],
-      });
+    spawnBuild(extra = [], extraEnv = {}, options = {}) {
+      const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+      for (const [key, value] of Object.entries(extraEnv)) {
+        if (value === undefined) delete childEnv[key];
+        else childEnv[key] = value;
+      }
+      const child = trackChild(
+        spawn(process.execPath, [...(options.nodeArgs ?? []), CLI_PATH, ...args(extra)], {
+          env: childEnv,
+          stdio: ["ignore", "pipe", "pipe"],
+        }),
+      );
       let stdout = "";
       let stderr = "";
       child.stdout!.on("data", (d: Buffer) => {
@@ -148,7 +194,7 @@ export async function startWorld(
       return { child, exited, stdout: () => stdout, stderr: () => stderr };
     },
     async close() {
-      await Promise.all([sshd.stop(), api.close(), tiles.close()]);
+      for (const close of closers.reverse()) await close().catch(() => undefined);
       temp.cleanup();
     },
   };

@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
@@ -9,6 +9,8 @@ export interface RunOptions {
   cwd?: string;
   input?: string;
   timeoutMs?: number;
+  /** Extra arguments for node itself, before the CLI's path (e.g. `--import` of a test fixture). */
+  nodeArgs?: string[];
 }
 
 export interface CliRun {
@@ -20,21 +22,56 @@ export interface CliRun {
   firstErrorLine: string;
 }
 
+/** Every CLI process a test started and that has not exited: killed after each test, even one that timed out. */
+const running = new Set<ChildProcess>();
+
+export function trackChild(child: ChildProcess): ChildProcess {
+  running.add(child);
+  child.once("exit", () => running.delete(child));
+  return child;
+}
+
+/** SIGKILLs what tests left running and waits until each is gone. */
+export async function killSpawnedProcesses(): Promise<number> {
+  const left = [...running];
+  await Promise.all(
+    left.map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          child.once("exit", () => resolve());
+          child.kill("SIGKILL");
+        }),
+    ),
+  );
+  return left.length;
+}
+
 /** Runs the built binary as a child process, the way CI and operators do. */
 export function runOperatorTool(args: string[], options: RunOptions = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, LANG: "C.UTF-8" };
-    for (const [key, value] of Object.entries(options.env ?? {})) {
+    const env: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      TMPDIR: process.env.TMPDIR,
+      LANG: "C.UTF-8",
+    };
+    for (const [key, value] of Object.entries({ ...env, ...options.env })) {
       if (value === undefined) delete env[key];
       else env[key] = value;
     }
-    const child = spawn(process.execPath, [CLI_PATH, ...args], { cwd: options.cwd ?? REPO_ROOT, env });
+    const child = trackChild(
+      spawn(process.execPath, [...(options.nodeArgs ?? []), CLI_PATH, ...args], {
+        cwd: options.cwd ?? REPO_ROOT,
+        env,
+      }),
+    );
     let stdout = "";
     let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => {
+    child.stdout!.setEncoding("utf8").on("data", (d: string) => {
       stdout += d;
     });
-    child.stderr.setEncoding("utf8").on("data", (d: string) => {
+    child.stderr!.setEncoding("utf8").on("data", (d: string) => {
       stderr += d;
     });
     const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 60_000);
@@ -43,6 +80,6 @@ export function runOperatorTool(args: string[], options: RunOptions = {}): Promi
       clearTimeout(timer);
       resolve({ exitCode, signal, stdout, stderr, firstErrorLine: stderr.split("\n")[0] ?? "" });
     });
-    child.stdin.end(options.input ?? "");
+    child.stdin!.end(options.input ?? "");
   });
 }

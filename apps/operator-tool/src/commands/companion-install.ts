@@ -39,7 +39,7 @@ export async function companionInstall(
         prefix: options.prefix,
         binDir: options.binDir,
       });
-      return { exitCode: 0, data: { host, ...result }, text: renderRollback(host, result) };
+      return { data: { host, ...result }, text: renderRollback(host, result) };
     }
     const result = await installer.installCompanion({
       connection,
@@ -53,7 +53,7 @@ export async function companionInstall(
       onProgress: (progress) => ctx.logger.debug(progress, `${progress.event} ${progress.path}`),
     });
     ctx.logger.debug({ result }, "companion install");
-    return { exitCode: 0, data: { host, ...result }, text: renderInstall(host, result) };
+    return { data: { host, ...result }, text: renderInstall(host, result) };
   } finally {
     connection.close();
   }

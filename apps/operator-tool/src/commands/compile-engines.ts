@@ -1,11 +1,14 @@
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import type { Corpus, EngineReport, HostInfo } from "@operator-tool/engine-compiler";
-import { InvalidArgumentError } from "@operator-tool/errors";
+import {
+  describeFailure,
+  InvalidArgumentError,
+  isOperatorToolError,
+  pathUnusableErrorFrom,
+} from "@operator-tool/errors";
 import type { CommandResult } from "../command-result.js";
 import type { CommandContext } from "../context.js";
-import { exitCodeFor } from "../exit-codes.js";
-import { interrupt } from "../runtime.js";
 
 export interface CompileEnginesCommandOptions {
   corpus?: string;
@@ -73,22 +76,16 @@ export async function compileEnginesCommand(
     if (ctx.json) for (const result of report.results) ctx.writeLine({ event: "model", ...result });
     for (const name of pruned) ctx.logger.info({ engine: name }, "pruned an engine built for another host");
     return {
-      exitCode: error === undefined ? 0 : exitCodeFor(report.error?.code ?? "INTERNAL"),
       data: report,
       text: renderReport(report, cacheRoot),
-      ...(error === undefined ? {} : { errorLine: `${error.message}${hintOf(error)}` }),
+      ...(error === undefined ? {} : { failure: describeFailure(error) }),
     };
-  } catch (error) {
-    // The report is the contract even for failures before any model (bad corpus, probe): emit one.
-    const code = (error as { code?: unknown }).code;
-    if (!ctx.json || typeof code !== "string" || ctx.signal.aborted) throw error;
-    const report = failureReport(error as Error & { code: string }, host);
-    return {
-      exitCode: exitCodeFor(code),
-      data: report,
-      text: "",
-      errorLine: `${(error as Error).message}${hintOf(error)}`,
-    };
+  } catch (caught) {
+    // The report is the contract even for failures before any model (bad corpus, probe, a
+    // cache root it cannot write): emit one.
+    const error = pathUnusableErrorFrom(caught) ?? caught;
+    if (!ctx.json || !isOperatorToolError(error) || ctx.signal.aborted) throw caught;
+    return { data: failureReport(error, host), text: "", failure: describeFailure(error) };
   }
 }
 
@@ -133,17 +130,15 @@ async function readSecretsAndWatchLifeline(ctx: CommandContext): Promise<void> {
   try {
     const secrets = JSON.parse(first.value) as Record<string, unknown>;
     for (const value of Object.values(secrets)) if (typeof value === "string") ctx.redactor.add(value);
-  } catch {
-    throw new InvalidArgumentError("stdin's first line is not a JSON object of secrets");
+  } catch (error) {
+    throw new InvalidArgumentError("stdin's first line is not a JSON object of secrets", {
+      hint: "run compile-engines --json only as build-cache runs it, or with stdin closed",
+      cause: error,
+    });
   }
-  lines.on("close", () => interrupt("the workstation closing the connection (stdin lifeline)"));
+  lines.on("close", () => ctx.interrupt("the workstation closing the connection (stdin lifeline)"));
   // Keep reading so "close" fires at EOF, without holding the process open for it.
   process.stdin.unref?.();
-}
-
-function hintOf(error: unknown): string {
-  const hint = (error as { hint?: string }).hint;
-  return hint ? ` — ${hint}` : "";
 }
 
 function renderReport(report: EngineReport, cacheRoot: string): string {

@@ -1,12 +1,12 @@
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { CacheBuildReport } from "@operator-tool/cache-build";
+import { describeFailure } from "@operator-tool/errors";
 import type { CommandResult } from "../command-result.js";
 import type { CommandContext } from "../context.js";
-import type { CacheBuildReport } from "./build-cache.js";
 
 export interface DemoOptions {
   keep?: boolean;
@@ -14,157 +14,98 @@ export interface DemoOptions {
 }
 
 const CLI = fileURLToPath(new URL("../cli.js", import.meta.url));
+const CLI_HINT = `node ${CLI}`;
 
 /**
- * The whole product on loopback, in a temporary directory: a Flights API with
- * a sample flight, a tile server, and a companion reachable over SSH (an
- * in-process ssh2 server running the companion-side commands on a generated
- * ONNX corpus). Runs build-cache twice — everything built, then a no-op —
- * prints what happened, and cleans up (or, with --keep, stays up for you).
+ * The whole product on loopback, in a temporary directory
+ * (@operator-tool/demo-environment): a Flights API with a sample flight, a
+ * tile server, and a companion reachable over SSH. Runs build-cache twice —
+ * everything built, then a no-op — prints what happened, and cleans up (or,
+ * with --keep, stays up for you).
  */
 export async function demo(ctx: CommandContext, options: DemoOptions): Promise<CommandResult> {
-  const helpers = await import("@operator-tool/test-helpers");
+  const { startDemoEnvironment } = await import("@operator-tool/demo-environment");
+  const flight = options.flightFile === undefined ? undefined : await flightPayloadFrom(options.flightFile);
   const dir = mkdtempSync(join(tmpdir(), "operator-tool-demo-"));
-  const closers: Array<() => Promise<void>> = [];
-  const cleanup = async () => {
-    for (const close of closers.reverse()) await close().catch(() => undefined);
-    rmSync(dir, { recursive: true, force: true });
-  };
   try {
-    const token = randomBytes(12).toString("hex");
-    const apiKey = randomBytes(12).toString("hex");
-    writeFileSync(join(dir, "flights-api-token"), `${token}\n`, { mode: 0o600 });
-    writeFileSync(join(dir, "tile-api-key"), `${apiKey}\n`, { mode: 0o600 });
-    ctx.redactor.add(token);
-    ctx.redactor.add(apiKey);
-
-    const flight =
-      options.flightFile === undefined
-        ? helpers.sampleFlight("F-DEMO-0001")
-        : await flightPayloadFrom(options.flightFile);
-    const api = await helpers.startFlightsApi({ flights: [flight], token });
-    closers.push(() => api.close());
-    const tiles = await helpers.startTileServer({ apiKey, tileBytes: 8_000 });
-    closers.push(() => tiles.close());
-    const companion = await helpers.startSimulatedCompanion(dir);
-    closers.push(() => companion.close());
-
-    const companionRoot = join(dir, "companion");
-    mkdirSync(join(companionRoot, "models"), { recursive: true });
-    helpers.writeOnnxModel(join(companionRoot, "models", "dinov2_vpr.onnx"), {
-      shape: [1, 3, 16, 16],
-      scale: 2,
-    });
-    helpers.writeOnnxModel(join(companionRoot, "models", "lightglue.onnx"), {
-      shape: ["batch", 3, 16, 16],
-      scale: 3,
-    });
-    writeFileSync(
-      join(companionRoot, "corpus.json"),
-      `${JSON.stringify(
-        {
-          cacheRoot: "engines",
-          backbones: [
-            {
-              modelName: "dinov2_vpr",
-              onnxPath: "models/dinov2_vpr.onnx",
-              inputName: "input",
-              inputShape: [1, 3, 16, 16],
-              precision: "fp16",
-            },
-            {
-              modelName: "lightglue",
-              onnxPath: "models/lightglue.onnx",
-              inputName: "input",
-              inputShape: { min: [1, 3, 16, 16], opt: [2, 3, 16, 16], max: [4, 3, 16, 16] },
-              precision: "fp16",
-            },
-          ],
-        },
-        null,
-        2,
-      )}\n`,
-    );
-    const config = {
-      flightsApiUrl: api.url,
-      flightsApiTokenFile: "flights-api-token",
-      satelliteProviderUrl: tiles.template,
-      apiKeyFile: "tile-api-key",
-      zoom: "15-17",
-      bboxBufferM: 300,
-      stagingRoot: "staging",
-      companionHost: companion.host,
-      companionPort: companion.port,
-      companionUser: companion.user,
-      identityFile: companion.identityFile,
-      knownHosts: companion.knownHostsFile,
-      sshConfig: "no-ssh-config",
-      companionCacheRoot: companionRoot,
+    const env = await startDemoEnvironment({
+      dir,
       remoteCommand: `${process.execPath} ${CLI}`,
-      remoteCorpus: join(companionRoot, "corpus.json"),
-    };
-    writeFileSync(join(dir, "operator-tool.config.json"), `${JSON.stringify(config, null, 2)}\n`);
-
-    const say = (line: string) => {
-      if (!ctx.json) process.stdout.write(`${line}\n`);
-    };
-    say(`demo environment in ${dir}`);
-    say(`  Flights API   ${api.url} (flight ${flight.id})`);
-    say(`  tile server   ${tiles.url}`);
-    say(`  companion     ssh ${companion.user}@${companion.host}:${companion.port} (in-process ssh2 server)`);
-    const runs: CacheBuildReport[] = [];
-    for (const label of ["first run: everything is built", "second run: nothing changed, so nothing to do"]) {
-      say(`\n$ operator-tool build-cache --flight-id ${flight.id}    # ${label}`);
-      const report = await runBuildCache(dir, flight.id, ctx.signal);
-      runs.push(report);
-      say(describeRun(report));
-    }
-    const ok = runs[0]?.outcome === "success" && runs[1]?.outcome === "no-op";
-    const where = [
-      `\nwhere things are (under ${dir}):`,
-      `  staging/tiles/<provider>/     the tile cache (z/x/y) and tilesets/${flight.id}.json`,
-      "  staging/runs/<run-id>/       status.json, report.json, log.jsonl of each run",
-      "  companion/tiles/<provider>/  the tiles as synced to the companion",
-      "  companion/engines/           the engines, their .sha256 sidecars and .build.json records",
-      "  operator-tool.config.json    the settings the runs used",
-    ];
-    for (const line of where) say(line);
-
-    if (options.keep) {
-      say(`\nthe environment stays up until Ctrl-C. In another terminal:\n  cd ${dir}`);
-      say(`  ${CLI_HINT} build-cache --flight-id ${flight.id}`);
-      say(`  ${CLI_HINT} runs watch`);
-      say(`  ${CLI_HINT} locks list`);
-      say(`  ${CLI_HINT} tiles plan --flight-id ${flight.id}`);
-      say("ready");
-      await new Promise<void>((resolve) =>
-        ctx.signal.addEventListener("abort", () => resolve(), { once: true }),
+      ...(flight === undefined ? {} : { flight }),
+    });
+    try {
+      for (const secret of env.secrets) ctx.redactor.add(secret);
+      const say = (line: string) => {
+        if (!ctx.json) ctx.out(`${line}\n`);
+      };
+      say(`demo environment in ${dir}`);
+      say(`  Flights API   ${env.api.url} (flight ${env.flightId})`);
+      say(`  tile server   ${env.tiles.url}`);
+      say(
+        `  companion     ssh ${env.companion.user}@${env.companion.host}:${env.companion.port} (in-process ssh2 server)`,
       );
+      const runs: CacheBuildReport[] = [];
+      for (const label of [
+        "first run: everything is built",
+        "second run: nothing changed, so nothing to do",
+      ]) {
+        say(`\n$ operator-tool build-cache --flight-id ${env.flightId}    # ${label}`);
+        const report = await runBuildCache(dir, env.flightId, ctx.signal);
+        runs.push(report);
+        say(describeRun(report));
+      }
+      const ok = runs[0]?.outcome === "success" && runs[1]?.outcome === "no-op";
+      const where = [
+        `\nwhere things are (under ${dir}):`,
+        `  staging/tiles/<provider>/     the tile cache (z/x/y) and tilesets/${env.flightId}.json`,
+        "  staging/runs/<run-id>/       status.json, report.json, log.jsonl of each run",
+        "  companion/tiles/<provider>/  the tiles as synced to the companion",
+        "  companion/engines/           the engines, their .sha256 sidecars and .build.json records",
+        "  operator-tool.config.json    the settings the runs used",
+      ];
+      for (const line of where) say(line);
+
+      if (options.keep) {
+        say(`\nthe environment stays up until Ctrl-C. In another terminal:\n  cd ${dir}`);
+        say(`  ${CLI_HINT} build-cache --flight-id ${env.flightId}`);
+        say(`  ${CLI_HINT} runs watch`);
+        say(`  ${CLI_HINT} locks list`);
+        say(`  ${CLI_HINT} tiles plan --flight-id ${env.flightId}`);
+        say("ready");
+        await new Promise<void>((resolve) => {
+          if (ctx.signal.aborted) resolve();
+          else ctx.signal.addEventListener("abort", () => resolve(), { once: true });
+        });
+      }
+      const data = { dir, flightId: env.flightId, runs, kept: options.keep === true };
+      if (ok)
+        return {
+          data,
+          text: `\ndemo finished: first run ${runs[0]!.outcome}, second run ${runs[1]!.outcome}; cleaned up ${dir}`,
+        };
+      return {
+        data,
+        text: "\ndemo failed; see the reports above",
+        failure: describeFailure(
+          new Error(
+            `the demo's build-cache runs did not go as expected: first ${runs[0]?.outcome}, second ${runs[1]?.outcome}`,
+          ),
+        ),
+      };
+    } finally {
+      await env.close();
     }
-    return {
-      exitCode: ok ? 0 : 1,
-      data: { dir, flightId: flight.id, runs, kept: options.keep === true },
-      text: ok
-        ? `\ndemo finished: first run ${runs[0]!.outcome}, second run ${runs[1]!.outcome}; cleaned up ${dir}`
-        : "\ndemo failed; see the reports above",
-      ...(ok ? {} : { errorLine: "the demo's build-cache runs did not go as expected" }),
-    };
   } finally {
-    await cleanup();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
-
-const CLI_HINT = `node ${CLI}`;
 
 function runBuildCache(dir: string, flightId: string, signal: AbortSignal): Promise<CacheBuildReport> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
       [CLI, "build-cache", "--flight-id", flightId, "--json", "--log-level", "warn"],
-      {
-        cwd: dir,
-        stdio: ["ignore", "pipe", "inherit"],
-      },
+      { cwd: dir, stdio: ["ignore", "pipe", "inherit"] },
     );
     const onAbort = () => child.kill("SIGINT");
     signal.addEventListener("abort", onAbort, { once: true });

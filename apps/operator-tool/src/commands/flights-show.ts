@@ -1,7 +1,7 @@
 import { type Flight, type FlightBounds, flightBounds } from "@operator-tool/flights-api";
 import type { CommandResult } from "../command-result.js";
 import type { CommandContext } from "../context.js";
-import { type FlightSelector, resolveFlight } from "../resolve-flight.js";
+import { type FlightSelector, flightSourceFrom, resolveFlight } from "../resolve-flight.js";
 
 export interface FlightsShowData {
   flight: Flight;
@@ -11,7 +11,7 @@ export interface FlightsShowData {
 }
 
 export async function flightsShow(ctx: CommandContext, selector: FlightSelector): Promise<CommandResult> {
-  const flight = await resolveFlight(ctx, selector);
+  const flight = await resolveFlight(ctx, await flightSourceFrom(ctx, selector));
   const bufferM = ctx.option("bboxBufferM");
   const { west, south, east, north, ...bboxInfo } = flightBounds(
     [flight.takeoff, ...flight.waypoints],
@@ -29,7 +29,7 @@ export async function flightsShow(ctx: CommandContext, selector: FlightSelector)
     bbox: { west, south, east, north },
     bboxInfo,
   };
-  return { exitCode: 0, data, text: renderFlight(data) };
+  return { data, text: renderFlight(data) };
 }
 
 function renderFlight({ flight, waypointCount, bbox, bboxInfo }: FlightsShowData): string {

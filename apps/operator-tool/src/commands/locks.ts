@@ -1,27 +1,23 @@
-import { InvalidArgumentError, OperatorToolError } from "@operator-tool/errors";
-import { formatDuration, type LockStatus, readLockStatus, removeLock } from "../build-lock.js";
+import type { LockStatus } from "@operator-tool/cache-build";
+import { InvalidArgumentError } from "@operator-tool/errors";
 import type { CommandResult } from "../command-result.js";
 import type { CommandContext } from "../context.js";
 
 export async function locksList(ctx: CommandContext): Promise<CommandResult> {
+  const { formatDuration, readLockStatus } = await import("@operator-tool/cache-build");
   const stagingRoot = ctx.option("stagingRoot");
   const status = readLockStatus(stagingRoot);
-  const locks =
-    status.owner === undefined &&
-    status.heldForMs === undefined &&
-    !status.stale &&
-    status.liveness === "dead"
-      ? []
-      : [status];
-  const held = locks.filter((l) => l.owner !== undefined || l.stale);
+  const held = status === undefined ? [] : [status];
   return {
-    exitCode: 0,
     data: { stagingRoot, locks: held },
-    text: held.length === 0 ? `no build lock is held under ${stagingRoot}` : held.map(renderLock).join("\n"),
+    text:
+      held.length === 0
+        ? `no build lock is held under ${stagingRoot}`
+        : held.map((l) => renderLock(l, formatDuration)).join("\n"),
   };
 }
 
-function renderLock(l: LockStatus): string {
+function renderLock(l: LockStatus, formatDuration: (ms: number) => string): string {
   const o = l.owner;
   if (o === undefined) return `${l.path}: held, no owner record (stale: ${l.stale})`;
   return [
@@ -42,37 +38,32 @@ export async function locksUnlock(
     throw new InvalidArgumentError("--id is required", {
       hint: "copy the id from `operator-tool locks list`",
     });
+  const { LockHeldError, readLockStatus, removeLock } = await import("@operator-tool/cache-build");
   const stagingRoot = ctx.option("stagingRoot");
   const status = readLockStatus(stagingRoot);
-  if (status.owner === undefined) {
+  if (status?.owner === undefined) {
     throw new InvalidArgumentError(`no build lock with an owner is held under ${stagingRoot}`, {
       hint: "`operator-tool locks list` shows what is held",
     });
   }
-  if (status.owner.lockId !== options.id) {
-    throw new InvalidArgumentError(
-      `--id ${options.id} does not match the held lock (${status.owner.lockId})`,
-      {
-        hint: "copy the id from `operator-tool locks list`; this guards against unlocking the wrong lock",
-      },
-    );
+  const { owner } = status;
+  if (owner.lockId !== options.id) {
+    throw new InvalidArgumentError(`--id ${options.id} does not match the held lock (${owner.lockId})`, {
+      hint: "copy the id from `operator-tool locks list`; this guards against unlocking the wrong lock",
+    });
   }
   if (status.liveness !== "dead" && !options.force) {
     const where =
-      status.liveness === "alive" ? "is still running" : `may still be running on ${status.owner.hostname}`;
-    throw new OperatorToolError(
-      "LOCK_HELD",
-      `the lock's owner, pid ${status.owner.pid}, ${where}; refusing to unlock`,
-      {
-        hint: "wait for it, or pass --force if you are sure it is stuck",
-      },
+      status.liveness === "alive" ? "is still running" : `may still be running on ${owner.hostname}`;
+    throw new LockHeldError(
+      `the lock's owner, pid ${owner.pid}, ${where}; refusing to unlock`,
+      "wait for it, or pass --force if you are sure it is stuck",
     );
   }
   await removeLock(stagingRoot);
-  ctx.logger.warn({ lockId: options.id, owner: status.owner }, "build lock removed by hand");
+  ctx.logger.warn({ lockId: options.id, owner }, "build lock removed by hand");
   return {
-    exitCode: 0,
-    data: { unlocked: options.id, owner: status.owner },
-    text: `unlocked ${options.id} (was held by pid ${status.owner.pid})`,
+    data: { unlocked: options.id, owner },
+    text: `unlocked ${options.id} (was held by pid ${owner.pid})`,
   };
 }

@@ -1,76 +1,102 @@
-import { processAlive } from "@operator-tool/atomic-file";
-import { InvalidArgumentError } from "@operator-tool/errors";
+import type { PhaseTransition, RunState, RunStatus, RunSummary } from "@operator-tool/cache-build";
+import { EXIT_CODES, InvalidArgumentError } from "@operator-tool/errors";
 import type { CommandResult } from "../command-result.js";
 import type { CommandContext } from "../context.js";
-import { listRunIds, type RunStatus, readRunStatus } from "../run-record.js";
+
+/** How often `runs watch` reads the run's status.json. */
+const WATCH_INTERVAL_MS = 200;
 
 export async function runsList(ctx: CommandContext): Promise<CommandResult> {
+  const { listRuns } = await import("@operator-tool/cache-build");
   const stagingRoot = ctx.option("stagingRoot");
-  const runs = listRunIds(stagingRoot)
-    .map((id) => readRunStatus(stagingRoot, id))
-    .filter((s): s is RunStatus => s !== undefined);
+  const runs = listRuns(stagingRoot);
   const text =
     runs.length === 0
       ? `no runs under ${stagingRoot}`
-      : runs.map((r) => `${r.runId}  ${(r.flightId ?? "-").padEnd(16)} ${describe(r)}`).join("\n");
-  return { exitCode: 0, data: { runs }, text };
+      : runs
+          .map((r) => `${r.runId}  ${(r.status?.flightId ?? "-").padEnd(16)} ${describe(r.state)}`)
+          .join("\n");
+  return { data: { runs: runs.map(asListed) }, text };
 }
 
-function describe(r: RunStatus): string {
-  if (r.outcome !== undefined) return `${r.outcome} (exit ${r.exitCode})`;
-  return processAlive(r.pid)
-    ? `running: ${r.phase ?? "starting"}`
-    : `ended without a report (pid ${r.pid} gone; killed?)`;
+/** `runs list --json`: each run's status as recorded, and how it stands now. */
+function asListed(run: RunSummary): RunStatus | { runId: string; state: RunState } {
+  return run.status === undefined
+    ? { runId: run.runId, state: run.state }
+    : { ...run.status, state: run.state };
+}
+
+function describe(state: RunState): string {
+  switch (state.kind) {
+    case "finished":
+      return `${state.outcome} (exit ${state.exitCode})`;
+    case "running":
+      return `running: ${state.phase ?? "starting"}`;
+    case "stopped":
+      return `ended without a report (pid ${state.pid} gone; killed?)`;
+    case "unrecorded":
+      return "no status recorded (killed as it started?)";
+  }
 }
 
 /**
- * Follows a run from another terminal: prints each phase transition as it is
- * written to status.json, until the run ends; exits with the run's exit code.
+ * Follows a run from another terminal: prints each phase transition as the
+ * run records it (all of them, however late the watch starts), until the run
+ * ends; exits with the run's exit code.
  */
 export async function runsWatch(ctx: CommandContext, options: { args: unknown[] }): Promise<CommandResult> {
+  const { listRunIds, readRunStatus } = await import("@operator-tool/cache-build");
+  const { processAlive } = await import("@operator-tool/atomic-file");
   const stagingRoot = ctx.option("stagingRoot");
   const runId = (options.args[0] as string | undefined) ?? listRunIds(stagingRoot)[0];
   if (runId === undefined)
     throw new InvalidArgumentError(`no runs under ${stagingRoot}`, {
       hint: "start one with `operator-tool build-cache`",
     });
-  let status = readRunStatus(stagingRoot, runId);
-  if (status === undefined)
-    throw new InvalidArgumentError(`run ${runId} does not exist under ${stagingRoot}`, {
-      hint: "`operator-tool runs list`",
+  const first = readRunStatus(stagingRoot, runId);
+  if (first === undefined)
+    throw new InvalidArgumentError(`run ${runId} has no status under ${stagingRoot}`, {
+      hint: "`operator-tool runs list` shows the recorded runs",
     });
-  const seen = new Set<string>();
-  const emit = (s: RunStatus) => {
-    for (const p of s.phases) {
-      const key = `${p.name}:${p.status}:${p.startedAt}`;
-      if (seen.has(key)) continue;
-      seen.add(key);
-      const event = { runId, phase: p.name, status: p.status, durationMs: p.durationMs ?? null };
+  let status: RunStatus = first;
+  let shown = 0;
+  const emit = (transitions: PhaseTransition[]) => {
+    for (const t of transitions.slice(shown)) {
+      const event = { runId, phase: t.phase, status: t.status, durationMs: t.durationMs ?? null };
       if (ctx.json) ctx.writeLine(event);
       else
-        process.stdout.write(
-          `${p.name.padEnd(18)} ${p.status}${p.durationMs === undefined ? "" : ` (${(p.durationMs / 1000).toFixed(2)} s)`}\n`,
+        ctx.out(
+          `${t.phase.padEnd(18)} ${t.status}${t.durationMs === undefined ? "" : ` (${(t.durationMs / 1000).toFixed(2)} s)`}\n`,
         );
     }
+    shown = Math.max(shown, transitions.length);
   };
   for (;;) {
-    emit(status);
+    emit(status.transitions);
     if (status.outcome !== undefined) break;
     if (!processAlive(status.pid)) {
+      // It may have finished between the read and the check: read once more before saying so.
+      const last: RunStatus = readRunStatus(stagingRoot, runId) ?? status;
+      if (last.outcome !== undefined) {
+        status = last;
+        continue;
+      }
       return {
-        exitCode: 1,
         data: { runId, outcome: null, exitCode: null },
         text: "",
-        errorLine: `run ${runId} stopped without a report (pid ${status.pid} is gone; killed?) — see ${status.logPath}`,
+        passThrough: {
+          exitCode: EXIT_CODES.INTERNAL,
+          errorLine: `run ${runId} stopped without a report (pid ${status.pid} is gone; killed?) — see ${status.logPath}`,
+        },
       };
     }
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, WATCH_INTERVAL_MS));
     ctx.signal.throwIfAborted();
     status = readRunStatus(stagingRoot, runId) ?? status;
   }
   return {
-    exitCode: status.exitCode ?? 1,
     data: { runId, outcome: status.outcome, exitCode: status.exitCode },
     text: `run ${runId}: ${status.outcome} (exit ${status.exitCode})`,
+    passThrough: { exitCode: status.exitCode ?? EXIT_CODES.INTERNAL },
   };
 }

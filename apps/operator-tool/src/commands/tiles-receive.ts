@@ -21,14 +21,14 @@ export async function tilesReceive(
   const { listReceivedFiles, receiveFiles } = await import("@operator-tool/companion-bringup");
   if (options.list) {
     const files = listReceivedFiles(options.root);
-    return { exitCode: 0, data: { files }, text: JSON.stringify({ files }) };
+    return { data: { files }, text: JSON.stringify({ files }) };
   }
   const onListing = options.listFirst
     ? (files: Record<string, unknown>) => {
-        process.stdout.write(`${JSON.stringify({ files })}\n`);
+        ctx.out(`${JSON.stringify({ files })}\n`);
       }
     : undefined;
   const result = await receiveFiles(options.root, 0, { onListing, signal: ctx.signal });
   ctx.logger.debug(result, "tiles received");
-  return { exitCode: 0, data: result, text: JSON.stringify(result) };
+  return { data: result, text: JSON.stringify(result) };
 }

@@ -11,8 +11,8 @@ export const CONFIG_FILE_NAMES = [
 ];
 
 export class ConfigInvalidError extends OperatorToolError {
-  constructor(message: string, hint?: string) {
-    super("CONFIG_INVALID", message, hint === undefined ? {} : { hint });
+  constructor(message: string, hint?: string, cause?: unknown) {
+    super("CONFIG_INVALID", message, { ...(hint === undefined ? {} : { hint }), cause });
   }
 }
 
@@ -34,6 +34,7 @@ export async function loadConfig(explicitPath: string | undefined, cwd: string):
     throw new ConfigInvalidError(
       `config file ${path} ${code === "ENOENT" ? "does not exist" : `cannot be read (${code ?? (error as Error).message})`}`,
       "check --config",
+      error,
     );
   }
   const raw = await parseConfigText(text, path);
@@ -69,7 +70,11 @@ async function parseConfigText(text: string, path: string): Promise<unknown> {
     try {
       return JSON.parse(text);
     } catch (error) {
-      throw new ConfigInvalidError(`config file ${path} is not valid JSON: ${(error as Error).message}`);
+      throw new ConfigInvalidError(
+        `config file ${path} is not valid JSON: ${(error as Error).message}`,
+        "fix the syntax at the position named",
+        error,
+      );
     }
   }
   const { parse, YAMLParseError } = await import("yaml");
@@ -80,6 +85,8 @@ async function parseConfigText(text: string, path: string): Promise<unknown> {
       const where = error.linePos?.[0];
       throw new ConfigInvalidError(
         `config file ${path} is not valid YAML${where === undefined ? "" : ` (line ${where.line}, column ${where.col})`}: ${error.message.split("\n")[0]}`,
+        "fix the syntax at the line named",
+        error,
       );
     }
     throw error;

@@ -1,0 +1,83 @@
+import { stat } from "node:fs/promises";
+import type { CacheBuildDeps, CompanionSession } from "@operator-tool/cache-build";
+import type { CompanionConnection } from "@operator-tool/companion-bringup";
+import type { Flight } from "@operator-tool/flights-api";
+import type { RemoteEngineReport } from "@operator-tool/remote-provisioner-invoker";
+import { checkCompanion, openCompanion } from "./companion.js";
+import type { CommandContext } from "./context.js";
+import { type FlightSource, resolveFlight } from "./resolve-flight.js";
+import {
+  downloadJobTiles,
+  planFlightTiles,
+  summarizeTileJob,
+  type TileJob,
+  type TileSettings,
+} from "./tile-job.js";
+
+export interface WiredSession extends CompanionSession {
+  connection: CompanionConnection;
+}
+
+/** The concrete package behind each of build-cache's phases. */
+export async function cacheBuildDeps(
+  ctx: CommandContext,
+  input: { flight: FlightSource; tiles: TileSettings; retryAbsent: boolean },
+): Promise<CacheBuildDeps<Flight, TileJob, WiredSession, RemoteEngineReport>> {
+  const [bringup, tileDownloader, { invokeProvisioner }] = await Promise.all([
+    import("@operator-tool/companion-bringup"),
+    import("@operator-tool/tile-downloader"),
+    import("@operator-tool/remote-provisioner-invoker"),
+  ]);
+  const secrets = Object.fromEntries(
+    Object.entries(ctx.secrets).filter((entry): entry is [string, string] => entry[1] !== undefined),
+  );
+  return {
+    signal: ctx.signal,
+    logger: ctx.logger,
+    async openRunLog(path) {
+      ctx.setLogPath(path);
+      return ctx.loggerWithFile(path);
+    },
+    redact: (text) => ctx.redactor.redact(text),
+    redactValue: (value) => ctx.redactor.redactValue(value),
+    resolveFlight: (run) => resolveFlight(ctx, input.flight, run),
+    planTiles: (flight, run) => planFlightTiles(input.tiles, flight, run),
+    summarizeTiles: (job) => summarizeTileJob(job),
+    downloadTiles: (job, run) => downloadJobTiles(ctx, job, { retryAbsent: input.retryAbsent }, run),
+    async readTileset(job) {
+      const tileset = await tileDownloader.readTileset(job.tilesetPath);
+      return tileset?.tiles.map((t) => ({ path: t.path, bytes: t.bytes, sha256: t.sha256 }));
+    },
+    async describeFile(path, as) {
+      return { path: as, bytes: (await stat(path)).size, sha256: await tileDownloader.sha256File(path) };
+    },
+    async connectCompanion(run) {
+      const connection = await openCompanion(ctx, run.logger);
+      const { user, hostname, port } = connection.target;
+      return {
+        connection,
+        host: `${user}@${hostname}:${port}`,
+        hostKeyFingerprint: connection.hostKeyFingerprint,
+        async checkReadiness(requiredBytes) {
+          const { data, notReady } = await checkCompanion(ctx, connection, requiredBytes);
+          return { checks: data.checks, notReady };
+        },
+        syncTiles: (sync) =>
+          bringup.syncTiles({ connection, remoteCommand: ctx.option("remoteCommand"), ...sync }),
+        close: () => connection.close(),
+      };
+    },
+    async provisionEngines(session, command, run) {
+      const result = await invokeProvisioner({
+        exec: (cmd) => session.connection.exec(cmd),
+        command,
+        secrets,
+        redact: (text) => ctx.redactor.redact(text),
+        logger: run.logger,
+        signal: run.signal,
+      });
+      return result.report;
+    },
+    shellQuote: bringup.shellQuote,
+  };
+}

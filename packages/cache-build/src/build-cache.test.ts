@@ -1,0 +1,259 @@
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { EXIT_CODES, InterruptedError, OperatorToolError } from "@operator-tool/errors";
+import { makeTempDir } from "@operator-tool/test-helpers";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import {
+  type BuildLogger,
+  buildCache,
+  type CacheBuildDeps,
+  type CacheBuildOptions,
+  type CompanionSession,
+  compileEnginesCommand,
+} from "./build-cache.js";
+import { listRuns } from "./run-record.js";
+
+/**
+ * The pipeline's own decisions, with each phase a plain function: which phase
+ * failed, what the report says, that the lock and the record are finished
+ * whatever happens. The phases themselves are tested end to end in tests/.
+ */
+let temp: ReturnType<typeof makeTempDir>;
+beforeEach(() => {
+  temp = makeTempDir();
+});
+afterEach(() => temp.cleanup());
+
+const quiet: BuildLogger = { debug() {}, info() {}, warn() {}, error() {} };
+const options = (): CacheBuildOptions => ({
+  stagingRoot: join(temp.path, "staging"),
+  tileDirs: [join(temp.path, "staging", "tiles", "p")],
+  dryRun: false,
+  force: false,
+  allowAbsent: false,
+  lockWaitSeconds: 0,
+  remoteCommand: "operator-tool",
+  companionCacheRoot: "/var/cache/operator-tool",
+  remoteCorpus: "/opt/corpus.json",
+  engineMarginBytes: 0,
+});
+
+function deps(overrides: Partial<CacheBuildDeps> = {}, calls: string[] = []): CacheBuildDeps {
+  const tilesetPath = join(temp.path, "staging", "tiles", "p", "tilesets", "F-1.json");
+  const session: CompanionSession = {
+    host: "ops@jetson:22",
+    hostKeyFingerprint: "SHA256:x",
+    async checkReadiness() {
+      calls.push("readiness");
+      return {
+        checks: [{ name: "operator-tool", ok: true, observed: "0.1.0", fix: undefined }],
+        notReady: undefined,
+      };
+    },
+    async syncTiles({ files }) {
+      calls.push(`sync ${files.length}`);
+      return { planned: files.length, sent: 0, skipped: files.length, bytesSent: 0 };
+    },
+    close() {
+      calls.push("close");
+    },
+  };
+  return {
+    signal: new AbortController().signal,
+    logger: quiet,
+    openRunLog: async () => quiet,
+    redact: (text) => text,
+    redactValue: (value) => value,
+    async resolveFlight() {
+      calls.push("resolve");
+      return { id: "F-1" };
+    },
+    planTiles: async () => ({
+      providerCacheDir: join(temp.path, "staging", "tiles", "p"),
+      providerId: "p",
+      tilesetPath,
+    }),
+    summarizeTiles: async () => ({
+      flightId: "F-1",
+      provider: "p",
+      coverage: "corridor",
+      bufferM: 0,
+      cacheDir: "",
+      zooms: [],
+      total: { tiles: 1, cached: 1, absent: 0, toFetch: 0, bytesEstimate: 0 },
+    }),
+    async downloadTiles() {
+      calls.push("download");
+      return {
+        outcome: "complete",
+        counts: { planned: 1, fetched: 0, cached: 1, absent: 0, failed: 0 },
+        bytesFetched: 0,
+        failedTiles: [],
+      };
+    },
+    readTileset: async () => [{ path: "1/0/0.png", bytes: 3, sha256: "a".repeat(64) }],
+    describeFile: async (_path, as) => ({ path: as, bytes: 2, sha256: "b".repeat(64) }),
+    async connectCompanion() {
+      calls.push("connect");
+      return session;
+    },
+    async provisionEngines(_session, command) {
+      calls.push(`provision ${command}`);
+      return { outcome: "success", summary: { built: 0, reused: 1, failed: 0 }, results: [] };
+    },
+    shellQuote: (text) => `'${text}'`,
+    ...overrides,
+  };
+}
+
+describe("buildCache", () => {
+  it("runs the phases in order; nothing fetched, sent or built is a no-op; the lock is gone after", async () => {
+    const calls: string[] = [];
+    const { report, failure } = await buildCache(options(), deps({}, calls));
+    expect(failure).toBeUndefined();
+    expect(report).toMatchObject({ outcome: "no-op", exitCode: EXIT_CODES.SUCCESS, failurePhase: null });
+    expect(Object.keys(report.phases)).toEqual([
+      "flight-resolve",
+      "lock",
+      "tile-download",
+      "companion-bringup",
+      "remote-provision",
+    ]);
+    expect(calls).toEqual([
+      "resolve",
+      "download",
+      "connect",
+      "readiness",
+      "sync 2",
+      "provision operator-tool compile-engines --json --log-format json --corpus '/opt/corpus.json'",
+      "close",
+    ]);
+    expect(existsSync(join(temp.path, "staging", "build.lock"))).toBe(false);
+    const [run] = listRuns(join(temp.path, "staging"));
+    expect(run!.status).toMatchObject({ outcome: "no-op", exitCode: EXIT_CODES.SUCCESS, flightId: "F-1" });
+    expect(run!.status!.transitions).toHaveLength(10);
+  });
+
+  it("a staging root it cannot write fails before the flight is asked for, with no record", async () => {
+    writeFileSync(join(temp.path, "staging"), "a file");
+    const calls: string[] = [];
+    await expect(buildCache(options(), deps({}, calls))).rejects.toMatchObject({ code: "PATH_UNUSABLE" });
+    expect(calls).toEqual([]);
+  });
+
+  it("a companion that is not ready fails companion-bringup with its error and its checks in the report", async () => {
+    const notReady = new OperatorToolError("COMPANION_NOT_READY", "companion not ready: free-space (1 GiB)", {
+      hint: "free space",
+    });
+    const base = deps();
+    const { report, failure } = await buildCache(
+      options(),
+      deps({
+        async connectCompanion(run) {
+          const session = await base.connectCompanion(run);
+          return {
+            ...session,
+            checkReadiness: async () => ({
+              checks: [{ name: "free-space", ok: false, observed: "1 GiB", fix: "free space" }],
+              notReady,
+            }),
+          };
+        },
+      }),
+    );
+    expect(failure).toMatchObject({ code: "COMPANION_NOT_READY", exitCode: EXIT_CODES.COMPANION });
+    expect(report).toMatchObject({
+      outcome: "failure",
+      failurePhase: "companion-bringup",
+      exitCode: EXIT_CODES.COMPANION,
+      error: { code: "COMPANION_NOT_READY", hint: "free space" },
+      companion: { checks: [{ name: "free-space", ok: false }] },
+    });
+  });
+
+  it("absent tiles fail the download (TileDownloadError) unless allowed", async () => {
+    const absent = deps({
+      downloadTiles: async () => ({
+        outcome: "complete",
+        counts: { planned: 4, fetched: 3, cached: 0, absent: 1, failed: 0 },
+        bytesFetched: 10,
+        failedTiles: [],
+      }),
+    });
+    const strict = await buildCache(options(), absent);
+    expect(strict.report).toMatchObject({
+      failurePhase: "tile-download",
+      error: { code: "TILE_DOWNLOAD_FAILED", class: "TileDownloadError" },
+      tiles: { absent: 1 },
+    });
+    const lenient = await buildCache({ ...options(), allowAbsent: true }, absent);
+    expect(lenient.report.outcome).toBe("success");
+  });
+
+  it("an unrecognised error is internal: reported, the lock released, the record finished", async () => {
+    const bug = new TypeError("undefined is not a function");
+    const { report, failure } = await buildCache(
+      options(),
+      deps({
+        downloadTiles: async () => {
+          throw bug;
+        },
+      }),
+    );
+    expect(failure).toMatchObject({ internal: true, error: bug, exitCode: EXIT_CODES.INTERNAL });
+    expect(report).toMatchObject({
+      failurePhase: "tile-download",
+      error: { code: "INTERNAL", class: "TypeError" },
+    });
+    expect(existsSync(join(temp.path, "staging", "build.lock"))).toBe(false);
+    const runDir = join(temp.path, "staging", "runs", report.runId!);
+    expect(JSON.parse(readFileSync(join(runDir, "report.json"), "utf8")).exitCode).toBe(EXIT_CODES.INTERNAL);
+  });
+
+  it("an interruption is reported as such, whatever error it caused on the way out", async () => {
+    const controller = new AbortController();
+    const { report } = await buildCache(
+      options(),
+      deps({
+        signal: controller.signal,
+        async downloadTiles() {
+          controller.abort(new InterruptedError("SIGINT"));
+          throw new Error("socket hang up");
+        },
+      }),
+    );
+    expect(report).toMatchObject({
+      failurePhase: "tile-download",
+      exitCode: EXIT_CODES.INTERRUPTED,
+      error: { code: "INTERRUPTED", message: "interrupted by SIGINT" },
+    });
+  });
+
+  it("a dry run takes no lock and writes no record", async () => {
+    const calls: string[] = [];
+    const { report } = await buildCache({ ...options(), dryRun: true }, deps({}, calls));
+    expect(report).toMatchObject({ runId: null, outcome: "success", tiles: null, sync: null });
+    expect(calls).not.toContain("download");
+    expect(calls.some((c) => c.endsWith("--dry-run"))).toBe(true);
+    expect(existsSync(join(temp.path, "staging"))).toBe(false);
+    expect(readdirSync(temp.path)).toEqual([]);
+  });
+});
+
+describe("compileEnginesCommand", () => {
+  it("quotes the corpus and appends only the flags asked for", () => {
+    expect(
+      compileEnginesCommand(
+        {
+          remoteCommand: "~/.operator-tool/bin/operator-tool",
+          remoteCorpus: "/opt/my corpus.json",
+          force: true,
+          dryRun: false,
+        },
+        (t) => `'${t}'`,
+      ),
+    ).toBe(
+      "~/.operator-tool/bin/operator-tool compile-engines --json --log-format json --corpus '/opt/my corpus.json' --force",
+    );
+  });
+});

@@ -1,0 +1,342 @@
+import { dirname, posix } from "node:path";
+import {
+  describeFailure,
+  type ErrorCode,
+  EXIT_CODES,
+  type FailureDescription,
+  OperatorToolError,
+  type OperatorToolErrorOptions,
+} from "@operator-tool/errors";
+import { acquireBuildLock, type HeldLock } from "./build-lock.js";
+import { PhaseRunner } from "./phase-runner.js";
+import { newRunId, type Phase, RunRecord } from "./run-record.js";
+import { checkStagingRoot, removeStaleStagingTempFiles } from "./staging-root.js";
+import { type TileDownloadOutcome, type TilePlanSummary, tileDownloadFailure } from "./tile-work.js";
+
+export const CACHE_BUILD_REPORT_SCHEMA = "operator-tool/cache-build-report@1";
+
+/** The one result of a build-cache run: stdout with --json, `report.json` in the run record. */
+export interface CacheBuildReport {
+  schema: typeof CACHE_BUILD_REPORT_SCHEMA;
+  runId: string | null;
+  flightId: string | null;
+  outcome: "success" | "no-op" | "failure";
+  failurePhase: Phase | null;
+  error: { code: ErrorCode | "INTERNAL"; class: string; message: string; hint: string | null } | null;
+  exitCode: number;
+  dryRun: boolean;
+  phases: Partial<Record<Phase, { status: "done" | "failed"; durationMs: number }>>;
+  totalDurationMs: number;
+  tiles: {
+    planned: number;
+    fetched: number;
+    cached: number;
+    absent: number;
+    failed: number;
+    bytesFetched: number;
+  } | null;
+  tilePlan: TilePlanSummary | null;
+  companion: { host: string; hostKeyFingerprint: string; checks: ReadinessCheckResult[] } | null;
+  sync: { planned: number; sent: number; skipped: number; bytesSent: number } | null;
+  remote: EngineReportSummary | null;
+  logPath: string | null;
+}
+
+/** Validated options: every check an operator's input needs has passed before this is built. */
+export interface CacheBuildOptions {
+  stagingRoot: string;
+  /** Directories under the staging root the tile phase writes: proven writable before anything runs. */
+  tileDirs: readonly string[];
+  dryRun: boolean;
+  /** Rebuild every engine on the companion. */
+  force: boolean;
+  allowAbsent: boolean;
+  lockWaitSeconds: number;
+  /** How to run operator-tool on the companion; `tiles receive` and `compile-engines` are appended. */
+  remoteCommand: string;
+  companionCacheRoot: string;
+  /** The corpus file on the companion. */
+  remoteCorpus: string;
+  /** Room the engines need on the companion beyond the tiles. */
+  engineMarginBytes: number;
+}
+
+export interface BuildLogger {
+  debug(fields: object, message: string): void;
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+}
+
+/** What a phase gets: the run's cancellation (Ctrl-C or a lost lock) and its logger. */
+export interface RunContext {
+  signal: AbortSignal;
+  logger: BuildLogger;
+}
+
+export interface BuildFlight {
+  id: string;
+}
+
+/** A flight's tiles for one provider, as planned. */
+export interface TileJobRef {
+  /** This provider's local tile cache: the sync sends from it. */
+  providerCacheDir: string;
+  providerId: string;
+  tilesetPath: string;
+}
+
+export interface SyncFile {
+  path: string;
+  bytes: number;
+  sha256: string;
+}
+
+export interface ReadinessCheckResult {
+  name: string;
+  ok: boolean;
+  observed: string;
+  fix: string | undefined;
+}
+
+export interface CompanionSession {
+  host: string;
+  hostKeyFingerprint: string;
+  /** The checks, and the error that stops the build when one failed. */
+  checkReadiness(
+    requiredBytes: number,
+  ): Promise<{ checks: ReadinessCheckResult[]; notReady: Error | undefined }>;
+  syncTiles(input: {
+    localRoot: string;
+    remoteRoot: string;
+    files: SyncFile[];
+    signal: AbortSignal;
+  }): Promise<{ planned: number; sent: number; skipped: number; bytesSent: number }>;
+  close(): void;
+}
+
+/** What the pipeline reads of the companion's engine report (the report kept is the whole one). */
+export interface EngineReportSummary {
+  outcome: "success" | "failure";
+  summary: { built: number; reused: number; failed: number };
+  results: Array<{ modelName: string; outcome: string; reasons: string[] }>;
+}
+
+/**
+ * The concrete phases, wired by the app. Each is one call into its package;
+ * the order, the lock, the record and the decisions between them live here.
+ */
+export interface CacheBuildDeps<
+  F extends BuildFlight = BuildFlight,
+  J extends TileJobRef = TileJobRef,
+  S extends CompanionSession = CompanionSession,
+  R extends EngineReportSummary = EngineReportSummary,
+> {
+  /** Ctrl-C and SIGTERM. */
+  signal: AbortSignal;
+  /** The console logger; a run adds its own log file through `openRunLog`. */
+  logger: BuildLogger;
+  openRunLog(path: string): Promise<BuildLogger>;
+  redact(text: string): string;
+  redactValue<T>(value: T): T;
+  /** Phase 0: the flight, from the Flights API or a file. */
+  resolveFlight(run: RunContext): Promise<F>;
+  /** The flight's tiles for the provider, planned (no network). */
+  planTiles(flight: F, run: RunContext): Promise<J>;
+  summarizeTiles(job: J): Promise<TilePlanSummary>;
+  downloadTiles(job: J, run: RunContext): Promise<TileDownloadOutcome>;
+  /** The tiles the downloaded tileset names, with size and digest; undefined when it is missing. */
+  readTileset(job: J): Promise<SyncFile[] | undefined>;
+  /** The tileset file itself, as a sync entry. */
+  describeFile(path: string, as: string): Promise<SyncFile>;
+  connectCompanion(run: RunContext): Promise<S>;
+  provisionEngines(session: S, command: string, run: RunContext): Promise<R>;
+  shellQuote(text: string): string;
+}
+
+/** The downloaded tileset is gone before it could be synced (removed by hand mid-run). */
+export class TilesetMissingError extends OperatorToolError {
+  constructor(path: string, options?: OperatorToolErrorOptions) {
+    super("TILE_SYNC_FAILED", `the tileset ${path} is missing`, {
+      hint: "re-run build-cache: it downloads what is missing and writes the tileset again",
+      ...options,
+    });
+  }
+}
+
+/** The remote command line: `compile-engines --json` on the companion, never holding a secret. */
+export function compileEnginesCommand(
+  options: { remoteCommand: string; remoteCorpus: string; force: boolean; dryRun: boolean },
+  shellQuote: (text: string) => string,
+): string {
+  return [
+    options.remoteCommand,
+    "compile-engines --json --log-format json",
+    `--corpus ${shellQuote(options.remoteCorpus)}`,
+    options.force ? "--force" : "",
+    options.dryRun ? "--dry-run" : "",
+  ]
+    .filter(Boolean)
+    .join(" ");
+}
+
+/** No-op: a real run that fetched no tile, sent no file and built no engine. */
+export function isNoOp(report: Pick<CacheBuildReport, "dryRun" | "tiles" | "sync" | "remote">): boolean {
+  return (
+    !report.dryRun &&
+    (report.tiles?.fetched ?? 0) === 0 &&
+    (report.sync?.sent ?? 0) === 0 &&
+    (report.remote?.summary.built ?? 0) === 0
+  );
+}
+
+export interface CacheBuildRun {
+  report: CacheBuildReport;
+  /** Why the run failed (`internal` when nothing recognised it: a bug, whose stack the caller shows). */
+  failure: FailureDescription | undefined;
+}
+
+/**
+ * build-cache, phase by phase (DESIGN.md): the staging root proven writable,
+ * flight-resolve before the lock, then lock → tile-download →
+ * companion-bringup (checks + sync) → remote-provision. Every failure becomes
+ * the report's error with its phase and exit code; the lock is released and
+ * the record finished whatever happens.
+ */
+export async function buildCache<
+  F extends BuildFlight,
+  J extends TileJobRef,
+  S extends CompanionSession,
+  R extends EngineReportSummary,
+>(options: CacheBuildOptions, deps: CacheBuildDeps<F, J, S, R>): Promise<CacheBuildRun> {
+  const started = performance.now();
+  const { dryRun } = options;
+  if (!dryRun) await checkStagingRoot(options.stagingRoot, options.tileDirs);
+  const runId = dryRun ? null : newRunId();
+  const record = runId === null ? undefined : await RunRecord.create(options.stagingRoot, runId);
+  const logger = record === undefined ? deps.logger : await deps.openRunLog(record.status.logPath);
+
+  const lockLost = new AbortController();
+  const signal = AbortSignal.any([deps.signal, lockLost.signal]);
+  const run: RunContext = { signal, logger };
+  const report: CacheBuildReport = {
+    schema: CACHE_BUILD_REPORT_SCHEMA,
+    runId,
+    flightId: null,
+    outcome: "failure",
+    failurePhase: null,
+    error: null,
+    exitCode: EXIT_CODES.INTERNAL,
+    dryRun,
+    phases: {},
+    totalDurationMs: 0,
+    tiles: null,
+    tilePlan: null,
+    companion: null,
+    sync: null,
+    remote: null,
+    logPath: record?.status.logPath ?? null,
+  };
+  const phases = new PhaseRunner(record, logger, signal, runId);
+
+  let lock: HeldLock | undefined;
+  let session: S | undefined;
+  let failure: FailureDescription | undefined;
+  try {
+    const { flight, job } = await phases.run("flight-resolve", async () => {
+      const flight = await deps.resolveFlight(run);
+      report.flightId = flight.id;
+      if (record !== undefined) record.status.flightId = flight.id;
+      return { flight, job: await deps.planTiles(flight, run) };
+    });
+
+    if (runId !== null) {
+      lock = await phases.run("lock", async () => {
+        const held = await acquireBuildLock({
+          stagingRoot: options.stagingRoot,
+          flightId: flight.id,
+          runId,
+          waitSeconds: options.lockWaitSeconds,
+          onCompromised: (error) => {
+            logger.error({ err: error.message }, "build lock compromised: stopping");
+            lockLost.abort(error);
+          },
+          warn: (fields, message) => logger.warn(fields, message),
+        });
+        // Under the lock, nobody else writes here: remove what killed runs left mid-write.
+        const removed = await removeStaleStagingTempFiles(options.stagingRoot, [dirname(job.tilesetPath)]);
+        if (removed > 0) logger.info({ removed }, "removed temp files left by killed runs");
+        return held;
+      });
+    }
+
+    await phases.run("tile-download", async () => {
+      report.tilePlan = await deps.summarizeTiles(job);
+      if (dryRun) return;
+      const result = await deps.downloadTiles(job, run);
+      report.tiles = { ...result.counts, bytesFetched: result.bytesFetched };
+      const failure = tileDownloadFailure(result, options.allowAbsent);
+      if (failure !== undefined) throw failure;
+    });
+
+    session = await phases.run("companion-bringup", async () => {
+      const opened = await deps.connectCompanion(run);
+      session = opened;
+      const { checks, notReady } = await opened.checkReadiness(
+        (report.tilePlan?.total.bytesEstimate ?? 0) + options.engineMarginBytes,
+      );
+      report.companion = { host: opened.host, hostKeyFingerprint: opened.hostKeyFingerprint, checks };
+      if (notReady !== undefined) throw notReady;
+      if (!dryRun) {
+        const tiles = await deps.readTileset(job);
+        if (tiles === undefined) throw new TilesetMissingError(job.tilesetPath);
+        const files = [
+          ...tiles,
+          await deps.describeFile(job.tilesetPath, `tilesets/${posix.basename(job.tilesetPath)}`),
+        ];
+        const result = await opened.syncTiles({
+          localRoot: job.providerCacheDir,
+          remoteRoot: posix.join(options.companionCacheRoot, "tiles", job.providerId),
+          files,
+          signal,
+        });
+        report.sync = {
+          planned: result.planned,
+          sent: result.sent,
+          skipped: result.skipped,
+          bytesSent: result.bytesSent,
+        };
+        logger.info(report.sync, `tile sync: ${result.sent} sent, ${result.skipped} already there`);
+      }
+      return opened;
+    });
+
+    await phases.run("remote-provision", async () => {
+      const command = compileEnginesCommand(options, deps.shellQuote);
+      report.remote = await deps.provisionEngines(session!, command, run);
+    });
+
+    report.outcome = isNoOp(report) ? "no-op" : "success";
+    report.exitCode = EXIT_CODES.SUCCESS;
+  } catch (error) {
+    failure = describeFailure(error, { signal });
+    report.failurePhase = phases.current ?? null;
+    report.outcome = "failure";
+    report.exitCode = failure.exitCode;
+    report.error = {
+      code: failure.code,
+      class: failure.className,
+      message: deps.redact(failure.message),
+      hint: failure.hint ?? null,
+    };
+    // Debug: the run's log keeps it; the console gets the one `error:` line from the CLI.
+    logger.debug({ phase: phases.current, error: report.error, err: error }, "build-cache failed");
+  } finally {
+    session?.close();
+    await lock?.release();
+    report.phases = { ...phases.timings };
+    report.totalDurationMs = Math.round(performance.now() - started);
+    await record?.finish(report.outcome, report.exitCode, deps.redactValue(report));
+  }
+  return { report, failure };
+}

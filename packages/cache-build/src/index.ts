@@ -1,0 +1,22 @@
+export type {
+  BuildFlight,
+  BuildLogger,
+  CacheBuildDeps,
+  CacheBuildOptions,
+  CacheBuildReport,
+  CacheBuildRun,
+  CompanionSession,
+  EngineReportSummary,
+  ReadinessCheckResult,
+  RunContext,
+  SyncFile,
+  TileJobRef,
+} from "./build-cache.js";
+export { buildCache } from "./build-cache.js";
+export type { LockOwner, LockStatus } from "./build-lock.js";
+export { formatDuration, LockHeldError, readLockStatus, removeLock } from "./build-lock.js";
+export type { Phase, PhaseTransition, RunState, RunStatus, RunSummary } from "./run-record.js";
+export { listRunIds, listRuns, readRunStatus } from "./run-record.js";
+export { checkStagingRoot } from "./staging-root.js";
+export type { TileDownloadOutcome, TilePlanFacts, TilePlanSummary, ZoomPlanSummary } from "./tile-work.js";
+export { summarizeTilePlan, tileDownloadFailure } from "./tile-work.js";
