@@ -24,10 +24,15 @@ describe("operator-tool demo", () => {
     expect(run.exitCode, run.stderr).toBe(0);
     const dir = /demo environment in (\S+)/.exec(run.stdout)?.[1];
     expect(dir).toBeDefined();
-    expect(run.stdout).toMatch(/first run: everything is built\n {2}outcome {5}success/);
+    expect(run.stdout).toMatch(
+      /first run: operator-tool installed on the companion, .*\n {2}outcome {5}success/,
+    );
+    expect(run.stdout).toMatch(/install {5}operator-tool \S+ installed/);
+    expect(run.stdout).toMatch(/models {6}3 sent, 0 already on the companion/);
     expect(run.stdout).toMatch(/engines {5}dinov2_vpr built, lightglue built/);
     expect(run.stdout).toMatch(/second run: nothing changed, so nothing to do\n {2}outcome {5}no-op/);
     expect(run.stdout).toMatch(/tile sync {3}0 sent/);
+    expect(run.stdout).toMatch(/models {6}0 sent, 3 already on the companion/);
     expect(run.stdout).toMatch(/engines {5}dinov2_vpr reused, lightglue reused/);
     expect(run.stdout).toContain("staging/runs/<run-id>/");
     expect(run.stdout).toMatch(/demo finished: first run success, second run no-op; cleaned up/);

@@ -4,6 +4,7 @@ import type { CompanionConnection } from "@operator-tool/companion-bringup";
 import type { Flight } from "@operator-tool/flights-api";
 import type { RemoteEngineReport } from "@operator-tool/remote-provisioner-invoker";
 import { checkCompanion, openCompanion } from "./companion.js";
+import { companionSources } from "./companion-sources.js";
 import type { CommandContext } from "./context.js";
 import { type FlightSource, resolveFlight } from "./resolve-flight.js";
 import {
@@ -13,6 +14,7 @@ import {
   type TileJob,
   type TileSettings,
 } from "./tile-job.js";
+import { toolVersion } from "./version.js";
 
 export interface WiredSession extends CompanionSession {
   connection: CompanionConnection;
@@ -54,16 +56,60 @@ export async function cacheBuildDeps(
     async connectCompanion(run) {
       const connection = await openCompanion(ctx, run.logger);
       const { user, hostname, port } = connection.target;
+      // --remote-command, else what the checks find there (or the wrapper an install writes).
+      let remoteCommand = ctx.option("remoteCommand") ?? "operator-tool";
       return {
         connection,
         host: `${user}@${hostname}:${port}`,
         hostKeyFingerprint: connection.hostKeyFingerprint,
+        get remoteCommand() {
+          return remoteCommand;
+        },
         async checkReadiness(requiredBytes) {
           const { data, notReady } = await checkCompanion(ctx, connection, requiredBytes);
-          return { checks: data.checks, notReady };
+          remoteCommand = data.remoteCommand;
+          const toolUnusable = data.checks.some((c) => c.name === "operator-tool" && !c.ok);
+          return { checks: data.checks, notReady, toolUnusable };
         },
-        syncTiles: (sync) =>
-          bringup.syncTiles({ connection, remoteCommand: ctx.option("remoteCommand"), ...sync }),
+        async installTool(signal) {
+          const { ensureCompanionInstalled } = await import("@operator-tool/companion-installer");
+          const result = await ensureCompanionInstalled({
+            connection,
+            version: toolVersion(),
+            stagingRoot: ctx.option("stagingRoot"),
+            ...companionSources(),
+            signal,
+            onProgress: (progress) =>
+              run.logger.debug(progress, `install: ${progress.event} ${progress.path}`),
+          });
+          // An explicit --remote-command still wins; else the remote phases run the installed wrapper.
+          if (ctx.option("remoteCommand") === undefined) remoteCommand = result.wrapper;
+          return {
+            outcome: result.outcome,
+            version: result.version,
+            wrapper: result.wrapper,
+            filesSent: result.transfer.sent,
+            bytesSent: result.transfer.bytesSent,
+          };
+        },
+        async pushModels(corpusPath, signal) {
+          const { pushModels } = await import("@operator-tool/companion-installer");
+          const result = await pushModels({
+            connection,
+            corpusPath,
+            companionCacheRoot: ctx.option("companionCacheRoot"),
+            signal,
+            onProgress: (progress) =>
+              run.logger.debug(progress, `models: ${progress.event} ${progress.path}`),
+          });
+          return {
+            remoteCorpus: result.remoteCorpusPath,
+            sent: result.transfer.sent,
+            skipped: result.transfer.skipped,
+            bytesSent: result.transfer.bytesSent,
+          };
+        },
+        syncTiles: (sync) => bringup.syncTiles({ connection, remoteCommand, ...sync }),
         close: () => connection.close(),
       };
     },

@@ -36,6 +36,8 @@ export interface CompanionCheckData {
   host: string;
   hostKeyFingerprint: string;
   ready: boolean;
+  /** How operator-tool runs there: --remote-command, or the one the checks found. */
+  remoteCommand: string;
   checks: ReadinessCheck[];
 }
 
@@ -46,7 +48,7 @@ export async function checkCompanion(
   requiredBytes: number,
 ): Promise<{ data: CompanionCheckData; notReady: CompanionNotReadyError | undefined }> {
   const { checkReadiness, CompanionNotReadyError } = await import("@operator-tool/companion-bringup");
-  const checks = await checkReadiness(connection, {
+  const { checks, remoteCommand } = await checkReadiness(connection, {
     remoteCommand: ctx.option("remoteCommand"),
     cacheRoot: ctx.option("companionCacheRoot"),
     requiredBytes,
@@ -56,6 +58,7 @@ export async function checkCompanion(
     host: `${connection.target.user}@${connection.target.hostname}:${connection.target.port}`,
     hostKeyFingerprint: connection.hostKeyFingerprint,
     ready: checks.every((c) => c.ok),
+    remoteCommand,
     checks,
   };
   const failed = checks.filter((c) => !c.ok);

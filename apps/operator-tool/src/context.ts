@@ -83,7 +83,6 @@ export const DEFAULTS = {
   concurrency: 8,
   zoom: "16-18",
   flightsApiTimeout: 15,
-  remoteCommand: "operator-tool",
   lockTimeout: 0,
   companionCacheRoot: "/var/cache/operator-tool",
   engineMarginMb: 2048,

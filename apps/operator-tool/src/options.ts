@@ -186,7 +186,7 @@ export function companionOptions(): Option[] {
     ).helpGroup(GROUPS.companion),
     new Option(
       "--remote-command <cmd>",
-      "how to run operator-tool on the companion (default operator-tool)",
+      "how to run operator-tool on the companion (default: operator-tool on its PATH, else ~/.local/bin/operator-tool from companion install)",
     ).helpGroup(GROUPS.companion),
   ];
 }

@@ -144,8 +144,9 @@ Every option is checked, and the staging root proven writable, before the first 
 Each run is recorded under <staging-root>/runs/<run-id>/ (status.json, report.json, log.jsonl).
 
 Examples:
-  $ operator-tool build-cache --flight-id F-2024-0042 --companion-host jetson-7
-  $ operator-tool build-cache --flight-file mission.plan --companion-host jetson-7 --dry-run --json
+  $ operator-tool build-cache --flight-id F-2024-0042 --companion-host jetson-7 --corpus corpus.json
+  $ operator-tool build-cache --flight-id F-2024-0042 --companion-host jetson-7 --corpus corpus.json --install-companion
+  $ operator-tool build-cache --flight-file mission.plan --companion-host jetson-7 --remote-corpus /opt/models/corpus.json --dry-run --json
 `,
     );
   for (const option of [...flightOptions(), ...tileOptions(), ...downloadOptions(), ...companionOptions()])
@@ -153,8 +154,20 @@ Examples:
   build
     .addOption(
       new Option(
+        "--corpus <file>",
+        "the models to build: a corpus on this workstation, pushed with its models (config: corpus)",
+      ).helpGroup(GROUPS.engines),
+    )
+    .addOption(
+      new Option(
         "--remote-corpus <path>",
-        "the corpus file on the companion; required (config: remoteCorpus)",
+        "or a corpus already on the companion (config: remoteCorpus); exactly one of the two",
+      ).helpGroup(GROUPS.engines),
+    )
+    .addOption(
+      new Option(
+        "--install-companion",
+        "install operator-tool on the companion when it is missing or of another version (config: installCompanion)",
       ).helpGroup(GROUPS.companion),
     )
     .addOption(new Option("--force", "rebuild every engine on the companion").helpGroup(GROUPS.engines))

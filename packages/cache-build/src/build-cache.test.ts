@@ -32,9 +32,9 @@ const options = (): CacheBuildOptions => ({
   force: false,
   allowAbsent: false,
   lockWaitSeconds: 0,
-  remoteCommand: "operator-tool",
   companionCacheRoot: "/var/cache/operator-tool",
-  remoteCorpus: "/opt/corpus.json",
+  corpus: { location: "companion", path: "/opt/corpus.json" },
+  installCompanion: false,
   engineMarginBytes: 0,
 });
 
@@ -43,11 +43,32 @@ function deps(overrides: Partial<CacheBuildDeps> = {}, calls: string[] = []): Ca
   const session: CompanionSession = {
     host: "ops@jetson:22",
     hostKeyFingerprint: "SHA256:x",
+    remoteCommand: "operator-tool",
     async checkReadiness() {
       calls.push("readiness");
       return {
         checks: [{ name: "operator-tool", ok: true, observed: "0.1.0", fix: undefined }],
         notReady: undefined,
+        toolUnusable: false,
+      };
+    },
+    async installTool() {
+      calls.push("install");
+      return {
+        outcome: "installed",
+        version: "0.1.0",
+        wrapper: "/home/ops/.local/bin/operator-tool",
+        filesSent: 9,
+        bytesSent: 1,
+      };
+    },
+    async pushModels(corpusPath) {
+      calls.push(`models ${corpusPath}`);
+      return {
+        remoteCorpus: "/var/cache/operator-tool/models/corpus.json",
+        sent: 0,
+        skipped: 2,
+        bytesSent: 0,
       };
     },
     async syncTiles({ files }) {
@@ -156,6 +177,7 @@ describe("buildCache", () => {
             checkReadiness: async () => ({
               checks: [{ name: "free-space", ok: false, observed: "1 GiB", fix: "free space" }],
               notReady,
+              toolUnusable: false,
             }),
           };
         },
@@ -237,6 +259,84 @@ describe("buildCache", () => {
     expect(calls.some((c) => c.endsWith("--dry-run"))).toBe(true);
     expect(existsSync(join(temp.path, "staging"))).toBe(false);
     expect(readdirSync(temp.path)).toEqual([]);
+  });
+});
+
+describe("install and models", () => {
+  /** A companion without operator-tool until installTool runs. */
+  function bareCompanion(calls: string[]): Partial<CacheBuildDeps> {
+    const base = deps({}, calls);
+    return {
+      async connectCompanion(run) {
+        const session = await base.connectCompanion(run);
+        let installed = false;
+        let remoteCommand = "operator-tool";
+        return {
+          ...session,
+          get remoteCommand() {
+            return remoteCommand;
+          },
+          async checkReadiness() {
+            calls.push("readiness");
+            const ok = installed;
+            return {
+              checks: [{ name: "operator-tool", ok, observed: ok ? "0.1.0" : "missing", fix: "install it" }],
+              notReady: ok
+                ? undefined
+                : new OperatorToolError("COMPANION_NOT_READY", "operator-tool missing"),
+              toolUnusable: !ok,
+            };
+          },
+          async installTool(signal) {
+            installed = true;
+            remoteCommand = "/home/ops/.local/bin/operator-tool";
+            return session.installTool(signal);
+          },
+        };
+      },
+    };
+  }
+
+  it("without --install-companion, a companion lacking the tool stops the run (30)", async () => {
+    const calls: string[] = [];
+    const { report } = await buildCache(options(), deps(bareCompanion(calls), calls));
+    expect(report).toMatchObject({ failurePhase: "companion-bringup", exitCode: EXIT_CODES.COMPANION });
+    expect(calls).not.toContain("install");
+  });
+
+  it("with --install-companion, installs, checks again and runs the remote phases through the installed wrapper", async () => {
+    const calls: string[] = [];
+    const { report } = await buildCache(
+      { ...options(), installCompanion: true },
+      deps(bareCompanion(calls), calls),
+    );
+    expect(report).toMatchObject({ outcome: "success", install: { outcome: "installed" } });
+    expect(calls.filter((c) => c === "readiness")).toHaveLength(2);
+    expect(calls.find((c) => c.startsWith("provision"))).toMatch(
+      /^provision \/home\/ops\/\.local\/bin\/operator-tool compile-engines /,
+    );
+  });
+
+  it("a workstation corpus is pushed after the tiles and its companion copy is what compile-engines reads", async () => {
+    const calls: string[] = [];
+    const { report } = await buildCache(
+      { ...options(), corpus: { location: "workstation", path: "/home/me/corpus.json" } },
+      deps({}, calls),
+    );
+    expect(report).toMatchObject({ outcome: "no-op", models: { sent: 0, skipped: 2 } });
+    const at = (prefix: string) => calls.findIndex((c) => c.startsWith(prefix));
+    expect(at("sync")).toBeLessThan(at("models /home/me/corpus.json"));
+    expect(calls[at("provision")]).toContain("--corpus '/var/cache/operator-tool/models/corpus.json'");
+  });
+
+  it("a dry run with a workstation corpus pushes nothing and asks for no engine decisions", async () => {
+    const calls: string[] = [];
+    const { report } = await buildCache(
+      { ...options(), dryRun: true, corpus: { location: "workstation", path: "/home/me/corpus.json" } },
+      deps({}, calls),
+    );
+    expect(report).toMatchObject({ outcome: "success", models: null, remote: null });
+    expect(calls.some((c) => c.startsWith("models") || c.startsWith("provision"))).toBe(false);
   });
 });
 

@@ -37,7 +37,11 @@ export interface CacheBuildReport {
   } | null;
   tilePlan: TilePlanSummary | null;
   companion: { host: string; hostKeyFingerprint: string; checks: ReadinessCheckResult[] } | null;
+  /** `--install-companion`: what the install did (null when it was not needed or not asked for). */
+  install: CompanionInstallSummary | null;
   sync: { planned: number; sent: number; skipped: number; bytesSent: number } | null;
+  /** `--corpus`: the corpus and its models pushed from this workstation. */
+  models: ModelPushSummary | null;
   remote: EngineReportSummary | null;
   logPath: string | null;
 }
@@ -52,11 +56,14 @@ export interface CacheBuildOptions {
   force: boolean;
   allowAbsent: boolean;
   lockWaitSeconds: number;
-  /** How to run operator-tool on the companion; `tiles receive` and `compile-engines` are appended. */
-  remoteCommand: string;
   companionCacheRoot: string;
-  /** The corpus file on the companion. */
-  remoteCorpus: string;
+  /**
+   * The models to build: a corpus on this workstation, pushed with its models
+   * before compile-engines runs there, or one already on the companion.
+   */
+  corpus: { location: "workstation" | "companion"; path: string };
+  /** Install operator-tool on the companion when it is missing or of another version. */
+  installCompanion: boolean;
   /** Room the engines need on the companion beyond the tiles. */
   engineMarginBytes: number;
 }
@@ -99,13 +106,39 @@ export interface ReadinessCheckResult {
   fix: string | undefined;
 }
 
+export interface CompanionInstallSummary {
+  outcome: "installed" | "unchanged";
+  version: string;
+  /** The installed `operator-tool` on the companion, which runs the remote phases from then on. */
+  wrapper: string;
+  filesSent: number;
+  bytesSent: number;
+}
+
+export interface ModelPushSummary {
+  /** The corpus on the companion, its paths rewritten to the pushed models. */
+  remoteCorpus: string;
+  sent: number;
+  skipped: number;
+  bytesSent: number;
+}
+
 export interface CompanionSession {
   host: string;
   hostKeyFingerprint: string;
-  /** The checks, and the error that stops the build when one failed. */
+  /** How operator-tool runs there (`tiles receive`, `compile-engines` are appended): known after the checks. */
+  readonly remoteCommand: string;
+  /**
+   * The checks, and the error that stops the build when one failed;
+   * `toolUnusable` when operator-tool is missing there or of another version.
+   */
   checkReadiness(
     requiredBytes: number,
-  ): Promise<{ checks: ReadinessCheckResult[]; notReady: Error | undefined }>;
+  ): Promise<{ checks: ReadinessCheckResult[]; notReady: Error | undefined; toolUnusable: boolean }>;
+  /** Installs this workstation's operator-tool there (`companion install`). */
+  installTool(signal: AbortSignal): Promise<CompanionInstallSummary>;
+  /** Pushes a workstation corpus and its models to the companion's cache root. */
+  pushModels(corpusPath: string, signal: AbortSignal): Promise<ModelPushSummary>;
   syncTiles(input: {
     localRoot: string;
     remoteRoot: string;
@@ -180,12 +213,16 @@ export function compileEnginesCommand(
     .join(" ");
 }
 
-/** No-op: a real run that fetched no tile, sent no file and built no engine. */
-export function isNoOp(report: Pick<CacheBuildReport, "dryRun" | "tiles" | "sync" | "remote">): boolean {
+/** No-op: a real run that fetched no tile, installed nothing, sent no file and built no engine. */
+export function isNoOp(
+  report: Pick<CacheBuildReport, "dryRun" | "tiles" | "install" | "sync" | "models" | "remote">,
+): boolean {
   return (
     !report.dryRun &&
     (report.tiles?.fetched ?? 0) === 0 &&
+    (report.install === null || report.install.outcome === "unchanged") &&
     (report.sync?.sent ?? 0) === 0 &&
+    (report.models?.sent ?? 0) === 0 &&
     (report.remote?.summary.built ?? 0) === 0
   );
 }
@@ -233,7 +270,9 @@ export async function buildCache<
     tiles: null,
     tilePlan: null,
     companion: null,
+    install: null,
     sync: null,
+    models: null,
     remote: null,
     logPath: record?.status.logPath ?? null,
   };
@@ -282,11 +321,24 @@ export async function buildCache<
     session = await phases.run("companion-bringup", async () => {
       const opened = await deps.connectCompanion(run);
       session = opened;
-      const { checks, notReady } = await opened.checkReadiness(
-        (report.tilePlan?.total.bytesEstimate ?? 0) + options.engineMarginBytes,
-      );
-      report.companion = { host: opened.host, hostKeyFingerprint: opened.hostKeyFingerprint, checks };
-      if (notReady !== undefined) throw notReady;
+      const requiredBytes = (report.tilePlan?.total.bytesEstimate ?? 0) + options.engineMarginBytes;
+      let readiness = await opened.checkReadiness(requiredBytes);
+      if (readiness.toolUnusable && options.installCompanion && !dryRun) {
+        report.install = await opened.installTool(signal);
+        logger.info(
+          report.install,
+          report.install.outcome === "installed"
+            ? `installed operator-tool ${report.install.version} on the companion`
+            : `operator-tool ${report.install.version} is already installed on the companion`,
+        );
+        readiness = await opened.checkReadiness(requiredBytes);
+      }
+      report.companion = {
+        host: opened.host,
+        hostKeyFingerprint: opened.hostKeyFingerprint,
+        checks: readiness.checks,
+      };
+      if (readiness.notReady !== undefined) throw readiness.notReady;
       if (!dryRun) {
         const tiles = await deps.readTileset(job);
         if (tiles === undefined) throw new TilesetMissingError(job.tilesetPath);
@@ -307,14 +359,31 @@ export async function buildCache<
           bytesSent: result.bytesSent,
         };
         logger.info(report.sync, `tile sync: ${result.sent} sent, ${result.skipped} already there`);
+        if (options.corpus.location === "workstation") {
+          report.models = await opened.pushModels(options.corpus.path, signal);
+          logger.info(
+            report.models,
+            `models: ${report.models.sent} sent, ${report.models.skipped} already there`,
+          );
+        }
       }
       return opened;
     });
 
-    await phases.run("remote-provision", async () => {
-      const command = compileEnginesCommand(options, deps.shellQuote);
-      report.remote = await deps.provisionEngines(session!, command, run);
-    });
+    // A dry run pushes no models: a workstation corpus has nothing on the companion to decide on yet.
+    const remoteCorpus =
+      options.corpus.location === "companion" ? options.corpus.path : report.models?.remoteCorpus;
+    if (remoteCorpus === undefined) {
+      logger.info({}, "dry run: the workstation corpus is not pushed, so no engine decisions are asked for");
+    } else {
+      await phases.run("remote-provision", async () => {
+        const command = compileEnginesCommand(
+          { remoteCommand: session!.remoteCommand, remoteCorpus, force: options.force, dryRun },
+          deps.shellQuote,
+        );
+        report.remote = await deps.provisionEngines(session!, command, run);
+      });
+    }
 
     report.outcome = isNoOp(report) ? "no-op" : "success";
     report.exitCode = EXIT_CODES.SUCCESS;

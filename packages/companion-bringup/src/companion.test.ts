@@ -262,7 +262,7 @@ describe("known_hosts semantics", () => {
 describe("readiness checks", () => {
   it("all pass against a working companion", async () => {
     const c = await connect();
-    const checks = await checkReadiness(c, {
+    const { checks, remoteCommand: used } = await checkReadiness(c, {
       remoteCommand,
       cacheRoot: join(temp.path, "companion"),
       requiredBytes: 1024,
@@ -276,13 +276,14 @@ describe("readiness checks", () => {
       ["free-space", true],
     ]);
     expect(checks.find((k) => k.name === "jetson")!.observed).toBe("not a Jetson (no /etc/nv_tegra_release)");
+    expect(used).toBe(remoteCommand);
   });
 
   it("each failure names what was seen and the fix", async () => {
     const c = await connect();
     const file = join(temp.path, "a-file");
     writeFileSync(file, "x");
-    const checks = await checkReadiness(c, {
+    const { checks } = await checkReadiness(c, {
       remoteCommand: "/nonexistent/operator-tool",
       cacheRoot: join(file, "sub"),
       requiredBytes: 1e18,
@@ -291,7 +292,7 @@ describe("readiness checks", () => {
     const byName = Object.fromEntries(checks.map((k) => [k.name, k]));
     expect(byName["operator-tool"]).toMatchObject({
       ok: false,
-      fix: "install operator-tool on the companion, or point --remote-command at it",
+      fix: expect.stringContaining("run `operator-tool companion install`"),
     });
     expect(byName["cache-root"]).toMatchObject({ ok: false });
     expect(byName["free-space"]!.ok).toBe(false);
@@ -301,10 +302,25 @@ describe("readiness checks", () => {
       requiredBytes: 1,
       localVersion: "0.1.0",
     });
-    expect(old[0]).toMatchObject({
+    expect(old.checks[0]).toMatchObject({
       ok: false,
-      fix: "install operator-tool 0.1.0 on the companion (it has 0.0.9)",
+      fix: expect.stringContaining("to put operator-tool 0.1.0 there (it has 0.0.9)"),
     });
+  });
+
+  it("without --remote-command, finds the wrapper companion install leaves in ~/.local/bin", async () => {
+    const c = await connect();
+    const home = join(temp.path, "installed-home");
+    const wrapper = join(home, ".local", "bin", "operator-tool");
+    mkdirSync(join(wrapper, ".."), { recursive: true });
+    writeFileSync(wrapper, `#!/bin/sh\nexec ${remoteCommand} "$@"\n`, { mode: 0o755 });
+    // The companion's PATH has no operator-tool; its HOME holds the installed wrapper.
+    const found = await checkReadiness(
+      { ...c, run: (command, input) => c.run(`HOME=${home} PATH=/usr/bin:/bin ${command}`, input) },
+      { remoteCommand: undefined, cacheRoot: join(temp.path, "c2"), requiredBytes: 1, localVersion: "0.1.0" },
+    );
+    expect(found.remoteCommand).toBe(wrapper);
+    expect(found.checks[0]).toMatchObject({ name: "operator-tool", ok: true });
   });
 });
 

@@ -9,7 +9,7 @@ export {
 } from "./errors.js";
 export type { HostKeyVerdict } from "./known-hosts.js";
 export { fingerprint, knownHostsName, recordHostKey, verifyHostKey } from "./known-hosts.js";
-export type { ReadinessCheck, ReadinessOptions } from "./readiness.js";
+export type { Readiness, ReadinessCheck, ReadinessOptions } from "./readiness.js";
 export { checkReadiness } from "./readiness.js";
 export { shellQuote } from "./shell-quote.js";
 export type { CompanionTarget, ResolveTargetOptions } from "./ssh-target.js";

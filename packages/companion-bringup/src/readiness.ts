@@ -11,13 +11,27 @@ export interface ReadinessCheck {
 }
 
 export interface ReadinessOptions {
-  remoteCommand: string;
+  /**
+   * How to run operator-tool there. Unset: \`operator-tool\` on the PATH an SSH
+   * command gets, else the wrapper \`companion install\` puts in ~/.local/bin
+   * (a non-login shell's PATH seldom has it).
+   */
+  remoteCommand: string | undefined;
   cacheRoot: string;
   /** Bytes the tiles to push and the engines need on the companion. */
   requiredBytes: number;
   /** This workstation's operator-tool version; the companion's must share major (and minor while 0.x). */
   localVersion: string;
 }
+
+export interface Readiness {
+  checks: ReadinessCheck[];
+  /** The command that runs operator-tool there: the option's, or the one found. */
+  remoteCommand: string;
+}
+
+/** The wrapper `companion install` writes, as a companion shell finds it. */
+export const INSTALLED_WRAPPER = "$HOME/.local/bin/operator-tool";
 
 /**
  * Every readiness check in one SSH round trip: one POSIX shell script prints
@@ -26,10 +40,16 @@ export interface ReadinessOptions {
 export async function checkReadiness(
   conn: CompanionConnection,
   options: ReadinessOptions,
-): Promise<ReadinessCheck[]> {
+): Promise<Readiness> {
   const root = shellQuote(options.cacheRoot);
+  const find =
+    options.remoteCommand === undefined
+      ? `if command -v operator-tool >/dev/null 2>&1; then c=operator-tool; elif [ -x "${INSTALLED_WRAPPER}" ]; then c="${INSTALLED_WRAPPER}"; else c=operator-tool; fi`
+      : `c=${shellQuote(options.remoteCommand)}`;
   const script = [
-    `v=$(${options.remoteCommand} --version 2>&1); echo "version_rc=$?"; printf 'version=%s\\n' "$(printf '%s' "$v" | head -n 1)"`,
+    find,
+    `printf 'command=%s\\n' "$c"`,
+    `v=$(eval "$c --version" 2>&1); echo "version_rc=$?"; printf 'version=%s\\n' "$(printf '%s' "$v" | head -n 1)"`,
     `printf 'arch=%s\\n' "$(uname -m)"`,
     `printf 'tegra=%s\\n' "$(head -n 1 /etc/nv_tegra_release 2>/dev/null)"`,
     `if mkdir -p ${root} 2>/dev/null && [ -w ${root} ]; then echo writable=1; else echo writable=0; fi`,
@@ -42,6 +62,7 @@ export async function checkReadiness(
     if (eq > 0) values.set(line.slice(0, eq), line.slice(eq + 1).trim());
   }
   const checks: ReadinessCheck[] = [];
+  const remoteCommand = options.remoteCommand ?? values.get("command") ?? "operator-tool";
 
   const version = values.get("version") ?? "";
   const versionOk = values.get("version_rc") === "0" && compatible(version, options.localVersion);
@@ -50,13 +71,13 @@ export async function checkReadiness(
     ok: versionOk,
     observed:
       values.get("version_rc") === "0"
-        ? `${options.remoteCommand} ${version}`
-        : `\`${options.remoteCommand} --version\` failed: ${version || "command not found"}`,
+        ? `${remoteCommand} ${version}`
+        : `\`${remoteCommand} --version\` failed: ${version || "command not found"}`,
     fix: versionOk
       ? undefined
       : values.get("version_rc") === "0"
-        ? `install operator-tool ${options.localVersion} on the companion (it has ${version})`
-        : "install operator-tool on the companion, or point --remote-command at it",
+        ? `run \`operator-tool companion install\` to put operator-tool ${options.localVersion} there (it has ${version}), or add --install-companion to build-cache`
+        : "run `operator-tool companion install` (no root or internet needed there), add --install-companion to build-cache, or point --remote-command at an operator-tool it has",
   });
   const arch = values.get("arch") ?? "";
   checks.push({
@@ -96,7 +117,7 @@ export async function checkReadiness(
       ? undefined
       : `free ${formatGiB(Math.max(0, options.requiredBytes - (availKb || 0) * 1024))} on the companion's ${options.cacheRoot} filesystem`,
   });
-  return checks;
+  return { checks, remoteCommand };
 }
 
 function compatible(remote: string, local: string): boolean {

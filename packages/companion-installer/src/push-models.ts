@@ -104,7 +104,14 @@ export async function pushModels(options: PushModelsOptions): Promise<PushModels
   const temp = mkdtempSync(join(tmpdir(), "operator-tool-corpus-"));
   try {
     const corpusFile = join(temp, remoteCorpusName);
-    writeFileSync(corpusFile, `${JSON.stringify({ ...corpus, backbones: rewritten }, null, 2)}\n`);
+    // An absolute cacheRoot names a directory on the companion; a relative or
+    // missing one could only mean one beside the workstation's file, which the
+    // companion lacks: its engines go under the companion cache root.
+    const cacheRoot =
+      typeof corpus.cacheRoot === "string" && corpus.cacheRoot.startsWith("/")
+        ? corpus.cacheRoot
+        : `${options.companionCacheRoot.replace(/\/+$/, "")}/engines`;
+    writeFileSync(corpusFile, `${JSON.stringify({ ...corpus, cacheRoot, backbones: rewritten }, null, 2)}\n`);
     const fail = (message: string, cause?: unknown) =>
       new ModelSyncError(message, {
         hint: "re-run: models that arrived whole are kept and not sent again",

@@ -14,8 +14,6 @@ export interface DemoEnvironmentOptions {
   dir: string;
   /** The flight the API serves; a short survey near Kyiv when not given. */
   flight?: FlightPayload;
-  /** How the companion runs operator-tool, e.g. `node /path/to/cli.js`. */
-  remoteCommand: string;
 }
 
 export interface DemoEnvironment {
@@ -34,8 +32,9 @@ export interface DemoEnvironment {
 /**
  * Everything build-cache talks to, on loopback, configured: a Flights API with
  * the flight (bearer token in a file), a tile server (API key in a file), a
- * companion reachable over SSH with a corpus of two small ONNX models, and
- * an `operator-tool.config.json` that points at all of them.
+ * fresh companion reachable over SSH (no operator-tool there: build-cache
+ * installs it), a corpus of two small ONNX models on this side (build-cache
+ * pushes them), and an `operator-tool.config.json` that points at all of them.
  */
 export async function startDemoEnvironment(options: DemoEnvironmentOptions): Promise<DemoEnvironment> {
   const { dir } = options;
@@ -58,7 +57,7 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
     closers.push(() => companion.close());
 
     const companionRoot = join(dir, "companion");
-    writeCorpus(companionRoot);
+    const corpus = writeCorpus(join(dir, "models"));
     const config = {
       flightsApiUrl: api.url,
       flightsApiTokenFile: "flights-api-token",
@@ -74,8 +73,8 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
       knownHosts: companion.knownHostsFile,
       sshConfig: "no-ssh-config",
       companionCacheRoot: companionRoot,
-      remoteCommand: options.remoteCommand,
-      remoteCorpus: join(companionRoot, "corpus.json"),
+      corpus,
+      installCompanion: true,
     };
     const configPath = join(dir, "operator-tool.config.json");
     writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
@@ -86,32 +85,33 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
   }
 }
 
-/** Two models (one with a dynamic batch) and the corpus naming them, on the companion's side. */
-function writeCorpus(companionRoot: string): void {
-  mkdirSync(join(companionRoot, "models"), { recursive: true });
-  writeOnnxModel(join(companionRoot, "models", "dinov2_vpr.onnx"), { shape: [1, 3, 16, 16], scale: 2 });
-  writeOnnxModel(join(companionRoot, "models", "lightglue.onnx"), {
+/** Two models (one with a dynamic batch) and the corpus naming them, on the workstation; returns the corpus. */
+function writeCorpus(modelsDir: string): string {
+  mkdirSync(modelsDir, { recursive: true });
+  writeOnnxModel(join(modelsDir, "dinov2_vpr.onnx"), { shape: [1, 3, 16, 16], scale: 2 });
+  writeOnnxModel(join(modelsDir, "lightglue.onnx"), {
     shape: ["batch", 3, 16, 16],
     scale: 3,
   });
   const corpus = {
-    cacheRoot: "engines",
     backbones: [
       {
         modelName: "dinov2_vpr",
-        onnxPath: "models/dinov2_vpr.onnx",
+        onnxPath: "dinov2_vpr.onnx",
         inputName: "input",
         inputShape: [1, 3, 16, 16],
         precision: "fp16",
       },
       {
         modelName: "lightglue",
-        onnxPath: "models/lightglue.onnx",
+        onnxPath: "lightglue.onnx",
         inputName: "input",
         inputShape: { min: [1, 3, 16, 16], opt: [2, 3, 16, 16], max: [4, 3, 16, 16] },
         precision: "fp16",
       },
     ],
   };
-  writeFileSync(join(companionRoot, "corpus.json"), `${JSON.stringify(corpus, null, 2)}\n`);
+  const path = join(modelsDir, "corpus.json");
+  writeFileSync(path, `${JSON.stringify(corpus, null, 2)}\n`);
+  return path;
 }

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 
@@ -9,6 +9,8 @@ export interface SimulatedCompanion {
   user: string;
   identityFile: string;
   knownHostsFile: string;
+  /** The companion user's home: what `companion install` puts there lands here. */
+  home: string;
   /** Commands currently running for SSH sessions. */
   running(): number;
   close(): Promise<void>;
@@ -21,6 +23,19 @@ export interface SimulatedCompanion {
  * operator-tool included. For the demo and tests on machines without sshd.
  */
 export async function startSimulatedCompanion(dir: string, user = "demo"): Promise<SimulatedCompanion> {
+  // A fresh companion: its own home, and a PATH with a Node (as JetPack 6 images
+  // can have) but no operator-tool, whatever this workstation has installed.
+  const home = join(dir, "companion-home");
+  const bin = join(dir, "companion-bin");
+  mkdirSync(home, { recursive: true });
+  mkdirSync(bin, { recursive: true });
+  symlinkSync(process.execPath, join(bin, "node"));
+  const env = {
+    HOME: home,
+    USER: user,
+    LANG: "C.UTF-8",
+    PATH: `${bin}:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin`,
+  };
   // ssh2 is CommonJS: not every export is visible as a named ESM export (utils is not).
   const loaded = (await import("ssh2")) as typeof import("ssh2") & { default?: typeof import("ssh2") };
   const { Server, utils } = loaded.default ?? loaded;
@@ -55,7 +70,11 @@ export async function startSimulatedCompanion(dir: string, user = "demo"): Promi
           const session = acceptSession();
           session.on("exec", (accept, _reject, info) => {
             const channel = accept();
-            const child = spawn("/bin/sh", ["-c", info.command], { stdio: ["pipe", "pipe", "pipe"] });
+            const child = spawn("/bin/sh", ["-c", info.command], {
+              stdio: ["pipe", "pipe", "pipe"],
+              cwd: home,
+              env,
+            });
             children.add(child);
             channel.on("data", (data: Buffer) => child.stdin.write(data));
             channel.on("end", () => child.stdin.end());
@@ -93,6 +112,7 @@ export async function startSimulatedCompanion(dir: string, user = "demo"): Promi
     user,
     identityFile,
     knownHostsFile,
+    home,
     running: () => children.size,
     close: () =>
       new Promise<void>((resolve) => {

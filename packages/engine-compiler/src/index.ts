@@ -9,7 +9,7 @@ export type {
 } from "./compile-engines.js";
 export { compileEngines, toHostKey } from "./compile-engines.js";
 export type { Backbone, Corpus, Precision, ShapeRange } from "./corpus.js";
-export { corpusSchema, loadCorpus, MODEL_NAME_PATTERN, parseCorpus } from "./corpus.js";
+export { corpusSchema, loadCorpus, MODEL_NAME_PATTERN, missingModelFiles, parseCorpus } from "./corpus.js";
 export type { BuildRecord } from "./engine-cache.js";
 export { buildRecordPath, readBuildRecord, readSidecar, sha256OfFile, sidecarPath } from "./engine-cache.js";
 export type { EngineName, HostKey } from "./engine-filename.js";

@@ -1,4 +1,5 @@
-import type { CacheBuildReport } from "@operator-tool/cache-build";
+import { resolve } from "node:path";
+import type { CacheBuildOptions, CacheBuildReport } from "@operator-tool/cache-build";
 import { InvalidArgumentError } from "@operator-tool/errors";
 import { cacheBuildDeps } from "../cache-build-deps.js";
 import type { CommandResult } from "../command-result.js";
@@ -11,7 +12,9 @@ export interface BuildCacheOptions extends FlightSelector {
   force?: boolean;
   allowAbsent?: boolean;
   retryAbsent?: boolean;
+  corpus?: string;
   remoteCorpus?: string;
+  installCompanion?: boolean;
 }
 
 /** build-cache: every option checked, then the pipeline (@operator-tool/cache-build), then its report. */
@@ -22,12 +25,7 @@ export async function buildCacheCommand(
   const flight = await flightSourceFrom(ctx, options);
   const tiles = await tileSettingsFrom(ctx);
   ctx.requireOption("companionHost");
-  const remoteCorpus = options.remoteCorpus ?? ctx.option("remoteCorpus");
-  if (remoteCorpus === undefined) {
-    throw new InvalidArgumentError("no corpus given for the companion", {
-      hint: 'pass --remote-corpus FILE (the corpus file on the companion), or set "remoteCorpus" in operator-tool.config.json',
-    });
-  }
+  const corpus = await corpusFrom(ctx, options);
 
   const { buildCache } = await import("@operator-tool/cache-build");
   const { report, failure } = await buildCache(
@@ -38,14 +36,56 @@ export async function buildCacheCommand(
       force: options.force === true,
       allowAbsent: options.allowAbsent === true,
       lockWaitSeconds: ctx.option("lockTimeout"),
-      remoteCommand: ctx.option("remoteCommand"),
       companionCacheRoot: ctx.option("companionCacheRoot"),
-      remoteCorpus,
+      corpus,
+      installCompanion: options.installCompanion === true || ctx.option("installCompanion") === true,
       engineMarginBytes: ctx.option("engineMarginMb") * 1024 * 1024,
     },
     await cacheBuildDeps(ctx, { flight, tiles, retryAbsent: options.retryAbsent === true }),
   );
   return { data: report, text: renderReport(report), ...(failure === undefined ? {} : { failure }) };
+}
+
+/**
+ * Exactly one corpus: on this workstation (`--corpus`, checked here with its
+ * models, before anything runs) or already on the companion (`--remote-corpus`).
+ * A flag wins over the config file's key.
+ */
+async function corpusFrom(
+  ctx: CommandContext,
+  options: BuildCacheOptions,
+): Promise<CacheBuildOptions["corpus"]> {
+  if (options.corpus !== undefined && options.remoteCorpus !== undefined) {
+    throw new InvalidArgumentError("--corpus and --remote-corpus were both given", {
+      hint: "give --corpus for a corpus on this workstation (pushed with its models), or --remote-corpus for one already on the companion",
+    });
+  }
+  const fromFlags = options.corpus !== undefined || options.remoteCorpus !== undefined;
+  const local = fromFlags ? options.corpus : ctx.option("corpus");
+  const remote = fromFlags ? options.remoteCorpus : ctx.option("remoteCorpus");
+  if (local !== undefined && remote !== undefined) {
+    throw new InvalidArgumentError('the config file sets both "corpus" and "remoteCorpus"', {
+      hint: "keep one: corpus (on this workstation, pushed with its models) or remoteCorpus (already on the companion)",
+    });
+  }
+  if (remote !== undefined) return { location: "companion", path: remote };
+  if (local === undefined) {
+    throw new InvalidArgumentError("no corpus given", {
+      hint: 'pass --corpus FILE (a corpus on this workstation, pushed with its models) or --remote-corpus FILE (one already on the companion), or set "corpus" in operator-tool.config.json',
+    });
+  }
+  const { loadCorpus, missingModelFiles, ModelInvalidError } = await import("@operator-tool/engine-compiler");
+  const path = resolve(ctx.cwd, local);
+  const missing = missingModelFiles(await loadCorpus(path));
+  const first = missing[0];
+  if (first !== undefined) {
+    throw new ModelInvalidError(
+      first.modelName,
+      `model ${first.modelName}: ${first.field} ${first.path} does not exist${missing.length > 1 ? ` (and ${missing.length - 1} more missing)` : ""}`,
+      { hint: `fix the path in ${path}: --corpus models are pushed from this workstation` },
+    );
+  }
+  return { location: "workstation", path };
 }
 
 function renderReport(r: CacheBuildReport): string {
@@ -64,8 +104,14 @@ function renderReport(r: CacheBuildReport): string {
     );
   if (r.companion !== null)
     lines.push(`  companion          ${r.companion.host} (${r.companion.hostKeyFingerprint})`);
+  if (r.install !== null)
+    lines.push(
+      `  companion install  ${r.install.outcome === "installed" ? `installed ${r.install.version} (${r.install.filesSent} files sent)` : `${r.install.version} already installed`}`,
+    );
   if (r.sync !== null)
     lines.push(`  tile sync          sent ${r.sync.sent}, already there ${r.sync.skipped}`);
+  if (r.models !== null)
+    lines.push(`  models             sent ${r.models.sent}, already there ${r.models.skipped}`);
   if (r.remote !== null) {
     for (const m of r.remote.results)
       lines.push(

@@ -1,7 +1,7 @@
-import { fileURLToPath } from "node:url";
 import type { InstallCompanionResult, RollbackCompanionResult } from "@operator-tool/companion-installer";
 import type { CommandResult } from "../command-result.js";
 import { openCompanion } from "../companion.js";
+import { companionSources } from "../companion-sources.js";
 import type { CommandContext } from "../context.js";
 import { toolVersion } from "../version.js";
 
@@ -10,18 +10,6 @@ export interface CompanionInstallOptions {
   nodeRuntime?: string;
   prefix?: string;
   binDir?: string;
-}
-
-/**
- * The built companion entry point (bundled with esbuild here), or, in the
- * packed tool, the bundle made when it was packed: it sits beside the chunk
- * this module was bundled into.
- */
-export function companionSources(): { companionEntry: string; prebuiltScriptDir: string } {
-  return {
-    companionEntry: fileURLToPath(new URL("../companion-main.js", import.meta.url)),
-    prebuiltScriptDir: fileURLToPath(new URL("./companion/", import.meta.url)),
-  };
 }
 
 /** Installs (or with --rollback, switches back) operator-tool on the companion; exit 30 when it cannot. */

@@ -28,11 +28,7 @@ export async function demo(ctx: CommandContext, options: DemoOptions): Promise<C
   const flight = options.flightFile === undefined ? undefined : await flightPayloadFrom(options.flightFile);
   const dir = mkdtempSync(join(tmpdir(), "operator-tool-demo-"));
   try {
-    const env = await startDemoEnvironment({
-      dir,
-      remoteCommand: `${process.execPath} ${CLI}`,
-      ...(flight === undefined ? {} : { flight }),
-    });
+    const env = await startDemoEnvironment({ dir, ...(flight === undefined ? {} : { flight }) });
     try {
       for (const secret of env.secrets) ctx.redactor.add(secret);
       const say = (line: string) => {
@@ -42,11 +38,11 @@ export async function demo(ctx: CommandContext, options: DemoOptions): Promise<C
       say(`  Flights API   ${env.api.url} (flight ${env.flightId})`);
       say(`  tile server   ${env.tiles.url}`);
       say(
-        `  companion     ssh ${env.companion.user}@${env.companion.host}:${env.companion.port} (in-process ssh2 server)`,
+        `  companion     ssh ${env.companion.user}@${env.companion.host}:${env.companion.port} (in-process ssh2 server; starts without operator-tool)`,
       );
       const runs: CacheBuildReport[] = [];
       for (const label of [
-        "first run: everything is built",
+        "first run: operator-tool installed on the companion, models pushed, everything built",
         "second run: nothing changed, so nothing to do",
       ]) {
         say(`\n$ operator-tool build-cache --flight-id ${env.flightId}    # ${label}`);
@@ -59,7 +55,10 @@ export async function demo(ctx: CommandContext, options: DemoOptions): Promise<C
         `\nwhere things are (under ${dir}):`,
         `  staging/tiles/<provider>/     the tile cache (z/x/y) and tilesets/${env.flightId}.json`,
         "  staging/runs/<run-id>/       status.json, report.json, log.jsonl of each run",
+        "  models/                      the corpus and ONNX models on this workstation",
+        "  companion-home/.local/       operator-tool as installed on the companion (companion install)",
         "  companion/tiles/<provider>/  the tiles as synced to the companion",
+        "  companion/models/            the corpus and models as pushed to the companion",
         "  companion/engines/           the engines, their .sha256 sidecars and .build.json records",
         "  operator-tool.config.json    the settings the runs used",
       ];
@@ -130,7 +129,9 @@ function describeRun(r: CacheBuildReport): string {
   return [
     `  outcome     ${r.outcome}${r.failurePhase ? ` in ${r.failurePhase}: ${r.error?.message.split("\n")[0]}` : ""} (exit ${r.exitCode}, ${(r.totalDurationMs / 1000).toFixed(1)} s)`,
     `  tiles       ${r.tiles?.fetched ?? 0} fetched, ${r.tiles?.cached ?? 0} already cached`,
+    `  install     ${r.install === null ? "-" : r.install.outcome === "installed" ? `operator-tool ${r.install.version} installed (${r.install.filesSent} files)` : "already installed"}`,
     `  tile sync   ${r.sync?.sent ?? 0} sent, ${r.sync?.skipped ?? 0} already on the companion`,
+    `  models      ${r.models?.sent ?? 0} sent, ${r.models?.skipped ?? 0} already on the companion`,
     `  engines     ${engines}`,
   ].join("\n");
 }

@@ -42,6 +42,7 @@ export const configFileSchema = z.strictObject({
   remoteCommand: z.string().min(1).optional(),
   remoteCorpus: z.string().min(1).optional(),
   corpus: z.string().min(1).optional(),
+  installCompanion: z.boolean().optional(),
   lockTimeout: z.number().min(0).optional(),
   logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).optional(),
   logFormat: z.enum(["json", "pretty"]).optional(),
