@@ -35,9 +35,10 @@ interface Entry {
 /**
  * Checks a presented host key against known_hosts with OpenSSH's rules: plain
  * and hashed (`|1|salt|hash`) names, comma lists, wildcards, negation,
- * `[host]:port`, and `@revoked`. A key for the name with the same type and
- * other bytes is "changed"; keys of other types only are "unknown", as OpenSSH
- * treats them.
+ * `[host]:port`, and `@revoked`. Any other key known for the name, whatever
+ * its type, makes the presented key "changed", as OpenSSH's
+ * check_key_in_hostkeys decides: a server (or a man in the middle) offering a
+ * new key type must not look like first contact.
  */
 export function verifyHostKey(
   knownHostsPath: string,
@@ -47,7 +48,6 @@ export function verifyHostKey(
 ): HostKeyVerdict {
   const name = knownHostsName(host, port);
   const presented = keyBlob.toString("base64");
-  const type = keyType(keyBlob);
   const fp = fingerprint(keyBlob);
   const mismatched: string[] = [];
   let known = false;
@@ -59,7 +59,7 @@ export function verifyHostKey(
     }
     if (!namesMatch(entry.patterns, name)) continue;
     if (entry.key === presented) known = true;
-    else if (entry.type === type) mismatched.push(fingerprint(Buffer.from(entry.key, "base64")));
+    else mismatched.push(fingerprint(Buffer.from(entry.key, "base64")));
   }
   if (known) return { status: "known", fingerprint: fp };
   if (mismatched.length > 0) return { status: "changed", fingerprint: fp, knownFingerprints: mismatched };
