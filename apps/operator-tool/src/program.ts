@@ -155,6 +155,24 @@ Examples:
   for (const option of companionOptions()) check.addOption(option);
   check.action(action(io, async () => (await import("./commands/companion-check.js")).companionCheck));
 
+  const resolveHost = companion
+    .command("resolve [host]")
+    .description(
+      "print what connecting to HOST would do, as `ssh -G` does: address, port, user, keys, known_hosts, ProxyJump route",
+    )
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ operator-tool companion resolve jetson-7
+  $ operator-tool companion resolve jetson-7 --ssh-config ~/.ssh/field.conf --json
+`,
+    );
+  for (const option of companionOptions()) resolveHost.addOption(option);
+  resolveHost.action(
+    action(io, async () => (await import("./commands/companion-resolve.js")).companionResolve),
+  );
+
   const build = program
     .command("build-cache")
     .description(
