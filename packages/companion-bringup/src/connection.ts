@@ -78,6 +78,7 @@ export interface CompanionConnection {
 export async function openCompanionConnection(options: OpenCompanionOptions): Promise<CompanionConnection> {
   const target = resolveCompanion(options);
   for (const note of collectNotes(target)) options.logger?.debug({ host: target.alias }, note);
+  for (const warning of target.warnings) options.logger?.warn({ host: target.alias }, warning);
   return connectToCompanion({ target, passphrase: options.passphrase, logger: options.logger });
 }
 

@@ -64,8 +64,12 @@ export interface ReadClientConfigOptions {
 export interface ClientConfig {
   /** The first obtained value of each single-valued directive, by lower-case name. */
   first: Map<string, Setting>;
-  /** Accumulated IdentityFile entries, in order, duplicates dropped as OpenSSH does. */
-  identityFiles: Array<{ path: string; userProvided: boolean; origin: ConfigOrigin }>;
+  /**
+   * Accumulated IdentityFile entries, in order. OpenSSH drops a duplicate only
+   * when it comes from the same kind of source (-i, the user's file, the
+   * system file), so `-i k` and `IdentityFile k` both stay.
+   */
+  identityFiles: Array<{ path: string; source: IdentitySource; origin: ConfigOrigin }>;
   certificateFiles: Setting[];
   forwards: Array<Setting & { keyword: string }>;
   proxy: ProxySetting | undefined;
@@ -75,6 +79,9 @@ export interface ClientConfig {
   filesRead: string[];
   notes: string[];
 }
+
+/** Where an IdentityFile came from: ssh -i, a user config file, the system config file. */
+export type IdentitySource = "command line" | "user config" | "system config";
 
 type Kind =
   | "host"
@@ -291,7 +298,8 @@ class ConfigReader {
       this.config.first.set(keyword, { args: [value], text: value, origin: COMMAND_LINE });
     if (commandLine.user !== undefined) set("user", commandLine.user);
     if (commandLine.port !== undefined) set("port", String(commandLine.port));
-    for (const path of commandLine.identityFiles ?? []) this.addIdentityFile(path, true, COMMAND_LINE);
+    for (const path of commandLine.identityFiles ?? [])
+      this.addIdentityFile(path, "command line", COMMAND_LINE);
     if (commandLine.proxyJump !== undefined) {
       this.config.proxy =
         commandLine.proxyJump.toLowerCase() === "none"
@@ -327,8 +335,7 @@ class ConfigReader {
       const stat = fstatSync(fd);
       if (stat.isDirectory()) return true;
       if (flags.checkPermissions) {
-        const uid = this.options.local.uid;
-        if ((stat.uid !== 0 && stat.uid !== uid) || (stat.mode & 0o022) !== 0) {
+        if (!securePermissions(stat, this.options.local.uid)) {
           throw this.error(path, 0, `Bad owner or permissions on ${path}`, {
             hint: `chmod go-w ${path} (OpenSSH refuses a config file others can write)`,
           });
@@ -450,7 +457,7 @@ class ConfigReader {
         return active;
       }
       case "identityfile":
-        if (isActive) this.addIdentityFile(one(), this.fileFlagsUserConfig(flags), origin);
+        if (isActive) this.addIdentityFile(one(), flags.userConfig ? "user config" : "system config", origin);
         else one();
         return active;
       case "certificatefile":
@@ -498,13 +505,9 @@ class ConfigReader {
     }
   }
 
-  private fileFlagsUserConfig(flags: FileFlags): boolean {
-    return flags.userConfig;
-  }
-
-  private addIdentityFile(path: string, userProvided: boolean, origin: ConfigOrigin): void {
-    if (this.config.identityFiles.some((f) => f.path === path && f.userProvided === userProvided)) return;
-    this.config.identityFiles.push({ path, userProvided, origin });
+  private addIdentityFile(path: string, source: IdentitySource, origin: ConfigOrigin): void {
+    if (this.config.identityFiles.some((f) => f.path === path && f.source === source)) return;
+    this.config.identityFiles.push({ path, source, origin });
   }
 
   /** readconf.c oHost: any positive pattern activates the block, a negated match deactivates it outright. */
@@ -650,6 +653,38 @@ class ConfigReader {
       hint: extra.hint ?? `fix ${where}; \`ssh -G HOST\` reports the same line`,
     });
   }
+}
+
+/**
+ * Whether OpenSSH (as Debian builds it) trusts a config file's ownership and
+ * mode: owned by root or us, not writable by others, and writable by its
+ * group only when that group has no member but the owner (Debian's
+ * "harmless group-writability" for per-user groups).
+ */
+function securePermissions(stat: { uid: number; gid: number; mode: number }, uid: number): boolean {
+  if (stat.uid !== 0 && stat.uid !== uid) return false;
+  if ((stat.mode & 0o002) !== 0) return false;
+  if ((stat.mode & 0o020) === 0) return true;
+  let passwd: string[][];
+  let groups: string[][];
+  try {
+    passwd = readFileSync("/etc/passwd", "utf8")
+      .split("\n")
+      .map((l) => l.split(":"));
+    groups = readFileSync("/etc/group", "utf8")
+      .split("\n")
+      .map((l) => l.split(":"));
+  } catch {
+    return false;
+  }
+  const group = groups.find((g) => g[2] === String(stat.gid));
+  const owner = passwd.find((p) => p[2] === String(stat.uid));
+  if (group === undefined || owner === undefined) return false;
+  const primary = passwd.filter((p) => p[3] === String(stat.gid));
+  if (primary.some((p) => p[2] !== String(uid))) return false;
+  const supplementary = (group[3] ?? "").split(",").filter((m) => m !== "");
+  if (supplementary.length > 1 || (supplementary.length === 1 && supplementary[0] !== owner[0])) return false;
+  return primary.length + supplementary.length > 0;
 }
 
 /** Match exec: the command through the user's shell, stdin and stdout on /dev/null, true when it exits 0. */

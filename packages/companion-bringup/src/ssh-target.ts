@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { homedir, hostname as osHostname, userInfo } from "node:os";
 import { join } from "node:path";
 import { SshConfigError } from "./errors.js";
@@ -30,6 +31,8 @@ export interface CompanionTarget {
   user: string;
   /** IdentityFile entries, expanded, in the order OpenSSH offers them (missing files included). */
   identityFiles: string[];
+  /** The same entries as written (what `ssh -G` prints), the defaults when none is configured. */
+  identityFileSpecs: string[];
   identitiesOnly: boolean;
   /** The ssh-agent socket, or undefined when there is none (IdentityAgent none, no SSH_AUTH_SOCK). */
   identityAgent: string | undefined;
@@ -59,6 +62,8 @@ export interface CompanionTarget {
   sources: Record<string, string>;
   /** Things the operator should know: defaults applied, values mapped. */
   notes: string[];
+  /** Things the operator must know (ssh prints them as warnings): a -i file that is not there. */
+  warnings: string[];
 }
 
 /** The environment resolution reads: injectable so tests never touch the operator's ~/.ssh or /etc/ssh. */
@@ -159,12 +164,16 @@ function resolveHop(
     user: userFromArg,
     port: portFromArg,
   } = parseHostArgument(options.host, depth === 0);
-  const identityFiles =
-    options.identityFile === undefined
-      ? []
-      : typeof options.identityFile === "string"
-        ? [options.identityFile]
-        : [...options.identityFile];
+  const warnings: string[] = [];
+  // ssh -i: expanded at once, and dropped with a warning when it cannot be read.
+  const identityFiles: string[] = [];
+  for (const path of typeof options.identityFile === "string"
+    ? [options.identityFile]
+    : (options.identityFile ?? [])) {
+    const expanded = tildeExpand(path, environment.homeDir);
+    if (existsSync(expanded)) identityFiles.push(expanded);
+    else warnings.push(`identity file ${expanded} is not accessible: it is not offered`);
+  }
   const cliOptions: Array<[string, string]> = [];
   if (options.knownHostsPath !== undefined) cliOptions.push(["UserKnownHostsFile", options.knownHostsPath]);
   if (options.acceptNewHostKey === true) cliOptions.push(["StrictHostKeyChecking", "accept-new"]);
@@ -271,7 +280,7 @@ function resolveHop(
       : ["id_rsa", "id_ecdsa", "id_ecdsa_sk", "id_ed25519", "id_ed25519_sk", "id_xmss", "id_dsa"].map(
           (name) => ({
             path: `~/.ssh/${name}`,
-            userProvided: false,
+            source: "system config" as const,
             origin: { file: "default", line: 0 },
           }),
         );
@@ -405,6 +414,7 @@ function resolveHop(
     port,
     user,
     identityFiles: expandedIdentityFiles,
+    identityFileSpecs: rawIdentityFiles.map((f) => f.path),
     identitiesOnly: value("identitiesonly") === "yes" || value("identitiesonly") === "true",
     identityAgent,
     hostKeyAlias,
@@ -424,6 +434,7 @@ function resolveHop(
     proxy,
     sources,
     notes,
+    warnings,
   };
 }
 
