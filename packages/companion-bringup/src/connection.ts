@@ -387,6 +387,10 @@ async function openTransport(
     attempts: target.connectionAttempts,
     timeoutMs: connectTimeoutMs,
     where,
+    hint:
+      context.role === "jump"
+        ? `check ${target.alias} is up and reachable at ${target.hostname}:${target.port} (its HostName/Port in ssh_config)`
+        : "check the companion is up, and --companion-host/--companion-port (or HostName/Port in ssh_config)",
   });
 }
 

@@ -27,6 +27,7 @@ export async function openDirectSocket(options: {
   attempts: number;
   timeoutMs: number;
   where: string;
+  hint: string;
 }): Promise<Transport> {
   let lastError: (Error & { code?: string }) | undefined;
   for (let attempt = 0; attempt < options.attempts; attempt++) {
@@ -53,7 +54,7 @@ export async function openDirectSocket(options: {
   const tries = options.attempts > 1 ? ` (${options.attempts} attempts)` : "";
   return Promise.reject(
     new CompanionUnreachableError(`cannot reach ${options.where}: ${reason}${tries}`, {
-      hint: "check the companion is up, and --companion-host/--companion-port (or HostName/Port in ssh_config)",
+      hint: options.hint,
       cause: lastError,
     }),
   );
