@@ -112,6 +112,12 @@ async function connectHop(target: CompanionTarget, context: HopContext, depth: n
   const where = describe(target, context);
   const transport = await openTransport(target, context, depth, where);
   const client = new Client();
+  // ssh2 re-emits every socket error; a jump host's client has no other listener once it is up,
+  // and an unheard error would crash the process. What ends a connection is reported through
+  // the handshake's rejection, or `closed`.
+  client.on("error", (error: Error) =>
+    logger?.debug({ host: where, error: error.message }, "ssh connection error"),
+  );
 
   const userFiles =
     context.knownHostsPath === undefined ? target.userKnownHostsFiles : [context.knownHostsPath];
@@ -404,13 +410,14 @@ function describe(target: CompanionTarget, context: HopContext): string {
 function wrapConnection(hop: Hop): CompanionConnection {
   const { client, target, where } = hop;
   const closed = new Promise<Error | undefined>((resolve) => {
-    let lastError: Error | undefined;
+    // The first error is what ended it (a keepalive timeout); later ones are the teardown.
+    let firstError: Error | undefined;
     client.on("error", (error: Error) => {
-      lastError = error;
+      firstError ??= error;
     });
     client.once("close", () => {
       hop.close();
-      resolve(lastError);
+      resolve(firstError);
     });
   });
 
