@@ -599,15 +599,27 @@ function hostKeyRefusal(verdict: HostKeyVerdict, f: FailureContext, jump: boolea
       },
     );
   }
-  const cannotRecord = f.readOnly ? " (UserKnownHostsFile none: a new key cannot be recorded)" : "";
+  // The message keeps the shape scripts match on; the key type and the fix go in the hint.
+  const keyFile = `/etc/ssh/ssh_host_${hostKeyFileType(verdict.keyType)}_key.pub`;
+  const record = f.readOnly
+    ? "then add it to a known_hosts file (UserKnownHostsFile is none, so nothing is recorded)"
+    : jump
+      ? `then record it (ssh ${target.alias} once, or StrictHostKeyChecking accept-new for ${target.alias} in ssh_config); --accept-new-host-key applies to the companion only, as ssh -o does not reach ProxyJump hosts`
+      : "then re-run with --accept-new-host-key";
   return new HostKeyRejectedError(
-    `the ${verdict.keyType} host key of ${where} (${verdict.fingerprint}) is not in ${files}; refusing to connect${cannotRecord}`,
+    `the host key of ${where} (${verdict.fingerprint}) is not in ${files}; refusing to connect`,
     verdict.fingerprint,
     [],
     {
-      hint: jump
-        ? `verify ${verdict.fingerprint} on ${target.alias}, then record it (ssh ${target.alias} once, or StrictHostKeyChecking accept-new for ${target.alias} in ssh_config); --accept-new-host-key applies to the companion only, as ssh -o does not reach ProxyJump hosts`
-        : "verify the fingerprint on the companion (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then re-run with --accept-new-host-key",
+      hint: `verify the fingerprint on ${jump ? target.alias : "the companion"} (ssh-keygen -lf ${keyFile}, a ${verdict.keyType} key), ${record}`,
     },
   );
+}
+
+/** The name OpenSSH's host key files use for a key type: ssh_host_<this>_key. */
+function hostKeyFileType(keyType: string): string {
+  if (keyType.startsWith("ecdsa-")) return "ecdsa";
+  if (keyType === "ssh-rsa") return "rsa";
+  if (keyType === "ssh-dss") return "dsa";
+  return keyType.replace(/^ssh-/, "");
 }
