@@ -115,7 +115,7 @@ describe("the sshd fixture", () => {
       const script = `
         import { startSshd } from ${JSON.stringify(fileURLToPath(new URL("../dist/sshd.js", import.meta.url)))};
         const s = await startSshd();
-        process.stdout.write(s.pid() + "\\n");
+        process.stdout.write(s.pid() + " " + s.dir + "\\n");
         ${how === "exit" ? "process.exit(0);" : "setInterval(() => {}, 1000);"}
       `;
       const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
@@ -124,13 +124,15 @@ describe("the sshd fixture", () => {
       let out = "";
       child.stdout!.on("data", (d) => (out += d));
       await eventually(() => out.includes("\n") || child.exitCode !== null, "the child reported its sshd");
-      const pid = Number(out.split("\n")[0]);
+      const [pidText, dir] = out.split("\n")[0]!.split(" ");
+      const pid = Number(pidText);
       expect(pid).toBeGreaterThan(0);
       if (how === "SIGKILL") {
         expect(alive(pid)).toBe(true);
         child.kill("SIGKILL");
       }
       await eventually(() => !alive(pid), `sshd ${pid} is gone after its starter's ${how}`);
+      await eventually(() => !existsSync(dir!), `${dir} is removed after its starter's ${how}`);
     }
   });
 });

@@ -241,16 +241,27 @@ interface Daemon {
 /**
  * sshd runs under a small shell that holds a pipe from this process on its
  * stdin: when the pipe closes (a normal stop, or this process dying in any
- * way, SIGKILL included) the shell kills the daemon.
+ * way, SIGKILL included) the shell kills the daemon, and after a death it
+ * removes the daemon's directory too.
  */
 async function launch(dir: string, port: number): Promise<Daemon> {
   const wrapper: ChildProcess = spawn(
     "/bin/sh",
     [
       "-c",
-      'trap "" INT; "$0" -D -e -f "$1" </dev/null & echo "$!"; read -r _lifeline; kill -TERM "$!" 2>/dev/null; wait',
+      // A "stop" line is an orderly stop (the fixture removes its directory itself);
+      // end of file means the test process is gone, so the wrapper also removes it.
+      [
+        'trap "" INT',
+        '"$0" -D -e -f "$1/sshd_config" </dev/null &',
+        'echo "$!"',
+        "if read -r _stop; then orphaned=no; else orphaned=yes; fi",
+        'kill -TERM "$!" 2>/dev/null',
+        "wait",
+        'if [ "$orphaned" = yes ]; then rm -rf "$1"; fi',
+      ].join("\n"),
       SSHD_PATH,
-      join(dir, "sshd_config"),
+      dir,
     ],
     { stdio: ["pipe", "pipe", "pipe"] },
   );
@@ -274,7 +285,7 @@ async function launch(dir: string, port: number): Promise<Daemon> {
     async stop() {
       // Sessions first (they would outlive the listener), then the listener through its wrapper.
       for (const child of descendants(sshdPid)) signal(child, "SIGKILL");
-      wrapper.stdin!.end();
+      wrapper.stdin!.end("stop\n");
       await exited;
       daemon.sshdPid = undefined;
     },
