@@ -269,13 +269,15 @@ export function readClientConfig(options: ReadClientConfigOptions): ClientConfig
   reader.applyCommandLine(options.commandLine);
   if (options.configFile !== undefined) {
     if (options.configFile.toLowerCase() !== "none") {
-      if (!reader.readFile(options.configFile, { userConfig: true, checkPermissions: false }, 0, true)) {
+      if (
+        !reader.readFile(options.configFile, { userConfig: true, checkPermissions: false }, 0, "explicit")
+      ) {
         config.notes.push(`ssh_config ${options.configFile} does not exist: no ssh_config applied`);
       }
     }
   } else {
-    reader.readFile(options.userConfigFile, { userConfig: true, checkPermissions: true }, 0, true);
-    reader.readFile(options.systemConfigFile, { userConfig: false, checkPermissions: false }, 0, true);
+    reader.readFile(options.userConfigFile, { userConfig: true, checkPermissions: true }, 0, "default");
+    reader.readFile(options.systemConfigFile, { userConfig: false, checkPermissions: false }, 0, "default");
   }
   return config;
 }
@@ -318,8 +320,12 @@ class ConfigReader {
     }
   }
 
-  /** Returns false when the file does not exist (not an error, as in OpenSSH, except for -F). */
-  readFile(path: string, flags: FileFlags, depth: number, topLevel: boolean): boolean {
+  /**
+   * Returns false when the file does not exist. Any other failure to open it
+   * is an error, except for the default user and system files, which ssh
+   * skips silently when it cannot open them.
+   */
+  readFile(path: string, flags: FileFlags, depth: number, kind: "explicit" | "default" | "include"): boolean {
     if (depth > MAX_INCLUDE_DEPTH) throw this.error(path, 0, "Too many recursive configuration includes");
     let text: string;
     let fd: number;
@@ -327,8 +333,7 @@ class ConfigReader {
       fd = openSync(path, "r");
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code === "ENOENT") return false;
-      if (topLevel) return false;
+      if (code === "ENOENT" || kind === "default") return false;
       throw this.error(path, 0, `Can't open user config file ${path}: ${code ?? "error"}`);
     }
     try {
@@ -633,7 +638,7 @@ class ConfigReader {
           neverMatch: flags.neverMatch === true || !active,
         },
         depth + 1,
-        false,
+        "include",
       );
     }
   }
