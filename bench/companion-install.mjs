@@ -5,7 +5,7 @@
 // empty workstation cache; then the no-op re-install. And the size of the
 // Jetson's (arm64) bundle without the runtime.
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { prepareCompanionBundle } from "@operator-tool/companion-installer";
@@ -18,11 +18,7 @@ try {
   const fakeBin = join(home, "fake-bin");
   mkdirSync(fakeBin, { recursive: true });
   writeFileSync(join(fakeBin, "node"), "#!/bin/sh\necho v18.19.1\n", { mode: 0o755 });
-  const key = readFileSync(`${sshd.identityFile}.pub`, "utf8").trim();
-  writeFileSync(
-    join(sshd.dir, "authorized_keys"),
-    `command="HOME=${home}; PATH=${fakeBin}:/usr/bin:/bin; export HOME PATH; cd; eval \\"$SSH_ORIGINAL_COMMAND\\"" ${key}\n`,
-  );
+  sshd.setAccount({ home, path: `${fakeBin}:/usr/bin:/bin` });
   writeFileSync(join(work, "known_hosts"), `${sshd.knownHostsLine}\n`);
   const install = () => {
     const start = performance.now();

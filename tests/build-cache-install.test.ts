@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runOperatorTool, startWorld, type World, writeOnnxModel } from "@operator-tool/test-helpers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -16,12 +16,10 @@ let corpus: string;
 beforeAll(async () => {
   world = await startWorld();
   // The account's own empty home and a PATH without operator-tool, set as an
-  // operator's sshd would (a forced command in authorized_keys).
+  // operator's sshd would.
   home = join(world.temp.path, "companion-home");
   mkdirSync(home, { recursive: true });
-  const key = readFileSync(`${world.sshd.identityFile}.pub`, "utf8").trim();
-  const setup = `HOME=${home}; PATH=/usr/local/bin:/usr/bin:/bin; export HOME PATH; cd; eval \\"$SSH_ORIGINAL_COMMAND\\"`;
-  writeFileSync(join(world.sshd.dir, "authorized_keys"), `command="${setup}" ${key}\n`);
+  world.sshd.setAccount({ home, path: "/usr/local/bin:/usr/bin:/bin" });
 
   const models = join(world.temp.path, "workstation-models");
   mkdirSync(models, { recursive: true });

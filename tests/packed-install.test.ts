@@ -67,11 +67,7 @@ describe("the packed workstation tool, installed with npm install -g", () => {
   it("installs the companion from its prebuilt bundle (no esbuild, no workspace)", () => {
     const home = join(temp.path, "companion");
     mkdirSync(home, { recursive: true });
-    const key = readFileSync(`${sshd.identityFile}.pub`, "utf8").trim();
-    writeFileSync(
-      join(sshd.dir, "authorized_keys"),
-      `command="HOME=${home}; PATH=/usr/bin:/bin; export HOME PATH; cd; eval \\"$SSH_ORIGINAL_COMMAND\\"" ${key}\n`,
-    );
+    sshd.setAccount({ home, path: "/usr/bin:/bin" });
     writeFileSync(join(temp.path, "known_hosts"), `${sshd.knownHostsLine}\n`);
     const install = spawnSync(
       bin,

@@ -1,35 +1,46 @@
-import { homedir } from "node:os";
-import { join } from "node:path";
 import type {
   CompanionConnection,
   CompanionNotReadyError,
+  CompanionTarget,
   ReadinessCheck,
 } from "@operator-tool/companion-bringup";
 import type { CommandContext, LogSink } from "./context.js";
 import { renderChecks } from "./render.js";
 import { toolVersion } from "./version.js";
 
-/** Phase 3's first step: resolve the alias, verify the host key, authenticate. */
-export async function openCompanion(
-  ctx: CommandContext,
-  logger: LogSink = ctx.logger,
-): Promise<CompanionConnection> {
-  const { connectToCompanion, resolveTarget } = await import("@operator-tool/companion-bringup");
-  const target = await resolveTarget({
-    host: ctx.requireOption("companionHost"),
+/**
+ * The companion's SSH settings as `ssh` itself would take them: the
+ * --companion-* flags are ssh's -p/-l/-i, --known-hosts is
+ * UserKnownHostsFile, --accept-new-host-key is StrictHostKeyChecking
+ * accept-new, --ssh-config is -F; ssh_config decides the rest.
+ */
+function companionSshOptions(ctx: CommandContext, host: string) {
+  return {
+    host,
     port: ctx.option("companionPort"),
     user: ctx.option("companionUser"),
     identityFile: ctx.option("identityFile"),
     sshConfigPath: ctx.option("sshConfig"),
-  });
-  logger.debug({ target }, "connecting to the companion");
-  return connectToCompanion({
-    target,
-    knownHostsPath: ctx.option("knownHosts") ?? join(homedir(), ".ssh", "known_hosts"),
+    knownHostsPath: ctx.option("knownHosts"),
     acceptNewHostKey: ctx.option("acceptNewHostKey") === true,
-    passphrase: ctx.secrets.sshPassphrase,
-    logger,
-  });
+  };
+}
+
+/** Phase 3's first step: resolve through ssh_config, verify every host key on the route, authenticate. */
+export async function openCompanion(
+  ctx: CommandContext,
+  logger: LogSink = ctx.logger,
+): Promise<CompanionConnection> {
+  const { openCompanionConnection } = await import("@operator-tool/companion-bringup");
+  const options = companionSshOptions(ctx, ctx.requireOption("companionHost"));
+  logger.debug({ host: options.host }, "connecting to the companion");
+  return openCompanionConnection({ ...options, passphrase: ctx.secrets.sshPassphrase, logger });
+}
+
+/** What openCompanion would do for HOST, without connecting: `companion resolve`. */
+export async function resolveCompanionTarget(ctx: CommandContext, host: string): Promise<CompanionTarget> {
+  const { resolveCompanion } = await import("@operator-tool/companion-bringup");
+  return resolveCompanion(companionSshOptions(ctx, host));
 }
 
 export interface CompanionCheckData {

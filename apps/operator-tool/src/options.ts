@@ -171,15 +171,16 @@ export function companionOptions(): Option[] {
     ).helpGroup(GROUPS.companion),
     new Option(
       "--known-hosts <path>",
-      "known_hosts used to verify the companion (default ~/.ssh/known_hosts)",
+      "the companion's UserKnownHostsFile (default: ssh_config's, else ~/.ssh/known_hosts)",
     ).helpGroup(GROUPS.companion),
     new Option(
       "--accept-new-host-key",
-      "on first contact, record the companion's host key (a changed key is always refused)",
+      "StrictHostKeyChecking accept-new for the companion: record its key on first contact (a changed key is always refused)",
     ).helpGroup(GROUPS.companion),
-    new Option("--ssh-config <path>", "OpenSSH client config for aliases (default ~/.ssh/config)").helpGroup(
-      GROUPS.companion,
-    ),
+    new Option(
+      "--ssh-config <path>",
+      "ssh_config to use, as ssh -F (default ~/.ssh/config, then /etc/ssh/ssh_config)",
+    ).helpGroup(GROUPS.companion),
     new Option(
       "--companion-cache-root <dir>",
       "cache directory on the companion (default /var/cache/operator-tool)",

@@ -131,6 +131,24 @@ Examples:
   );
   install.action(action(io, async () => (await import("./commands/companion-install.js")).companionInstall));
 
+  const resolveHost = companion
+    .command("resolve [host]")
+    .description(
+      "print what connecting to HOST would do, as `ssh -G` does: address, port, user, keys, known_hosts, ProxyJump route",
+    )
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ operator-tool companion resolve jetson-7
+  $ operator-tool companion resolve jetson-7 --ssh-config ~/.ssh/field.conf --json
+`,
+    );
+  for (const option of companionOptions()) resolveHost.addOption(option);
+  resolveHost.action(
+    action(io, async () => (await import("./commands/companion-resolve.js")).companionResolve),
+  );
+
   const build = program
     .command("build-cache")
     .description(

@@ -38,3 +38,13 @@ export class TileSyncError extends OperatorToolError {
     super("TILE_SYNC_FAILED", message, options);
   }
 }
+
+/**
+ * An ssh_config (or host argument) that OpenSSH would reject, or that asks
+ * for something operator-tool cannot do: never silently dropped.
+ */
+export class SshConfigError extends OperatorToolError {
+  constructor(message: string, options?: OperatorToolErrorOptions) {
+    super("CONFIG_INVALID", message, options);
+  }
+}

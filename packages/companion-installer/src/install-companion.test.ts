@@ -52,9 +52,7 @@ function companionAccount(name: string): { home: string; fakeBin: string } {
   const home = join(temp.path, name);
   const fakeBin = join(home, "fake-bin");
   mkdirSync(fakeBin, { recursive: true });
-  const key = readFileSync(`${sshd.identityFile}.pub`, "utf8").trim();
-  const setup = `HOME=${home}; PATH=${fakeBin}:/usr/local/bin:/usr/bin:/bin; export HOME PATH; cd; eval \\"$SSH_ORIGINAL_COMMAND\\"`;
-  writeFileSync(join(sshd.dir, "authorized_keys"), `command="${setup}" ${key}\n`);
+  sshd.setAccount({ home, path: `${fakeBin}:/usr/local/bin:/usr/bin:/bin` });
   return { home, fakeBin };
 }
 

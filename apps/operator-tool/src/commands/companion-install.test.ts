@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeTempDir, runOperatorTool, type SshdFixture, startSshd } from "@operator-tool/test-helpers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -16,14 +16,12 @@ afterAll(async () => {
   temp?.cleanup();
 });
 
-/** An account with its own home and PATH, set by a forced command as an operator's sshd could. */
+/** An account with its own home and PATH, as a fresh companion account has. */
 function companionAccount(name: string): { home: string; fakeBin: string } {
   const home = join(temp.path, name);
   const fakeBin = join(home, "fake-bin");
   mkdirSync(fakeBin, { recursive: true });
-  const key = readFileSync(`${sshd.identityFile}.pub`, "utf8").trim();
-  const setup = `HOME=${home}; PATH=${fakeBin}:/usr/local/bin:/usr/bin:/bin; export HOME PATH; cd; eval \\"$SSH_ORIGINAL_COMMAND\\"`;
-  writeFileSync(join(sshd.dir, "authorized_keys"), `command="${setup}" ${key}\n`);
+  sshd.setAccount({ home, path: `${fakeBin}:/usr/local/bin:/usr/bin:/bin` });
   return { home, fakeBin };
 }
 
