@@ -206,7 +206,7 @@ describe("build-cache end to end (loopback Flights API, tile server, real sshd)"
     expect(r.error).toMatchObject({ code: "COMPANION_NOT_READY" });
     expect(r.error!.message).toMatch(/FAIL\s+operator-tool/);
     expect(run.firstErrorLine).toMatch(
-      /^error: companion not ready: operator-tool \(.*\) — install operator-tool on the companion/,
+      /^error: companion not ready: operator-tool \(.*command not found\) — run `operator-tool companion install`/,
     );
   });
 
@@ -291,7 +291,7 @@ describe("build-cache end to end (loopback Flights API, tile server, real sshd)"
     [
       "no corpus",
       ["--remote-corpus", undefined],
-      /^error: no corpus given for the companion — pass --remote-corpus FILE/,
+      /^error: no corpus given — pass --corpus FILE .* or --remote-corpus FILE/,
     ],
     ["a bad flight id", ["--flight-id", "no/slash"], /^error: --flight-id "no\/slash" is not a flight id/],
   ])("2 for %s, before any request, phase or run record", async (_, [flag, value], line) => {

@@ -72,7 +72,7 @@ export async function checkReadiness(
     observed:
       values.get("version_rc") === "0"
         ? `${remoteCommand} ${version}`
-        : `\`${remoteCommand} --version\` failed: ${version || "command not found"}`,
+        : `\`${remoteCommand} --version\` failed: ${values.get("version_rc") === "127" || version === "" ? "command not found" : version}`,
     fix: versionOk
       ? undefined
       : values.get("version_rc") === "0"
