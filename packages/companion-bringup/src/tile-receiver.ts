@@ -136,7 +136,7 @@ async function receiveFrames(
   // synced: it only caches digests, and a manifest lost to a power cut (or
   // unreadable after one) costs a rehash at the next listing, nothing more.
   const saveManifest = async () => {
-    await writeFileAtomic(join(root, MANIFEST), JSON.stringify(manifest), { fsync: false });
+    await writeFileAtomic(join(root, MANIFEST), JSON.stringify(manifest), { durability: "none" });
     sinceSave = 0;
     savedAt = Date.now();
   };

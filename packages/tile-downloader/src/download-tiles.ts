@@ -234,7 +234,7 @@ export async function downloadTiles(options: DownloadTilesOptions): Promise<Down
     connect: { timeout: Math.min(settings.requestTimeoutMs, 10_000) },
   });
   const createdDirs = new Set<string>();
-  const writer = new PipelinedAtomicWriter({ fsync: options.fsync !== false });
+  const writer = new PipelinedAtomicWriter(options.fsync === false ? { durability: "none" } : {});
 
   async function fetchTile(url: string): Promise<FetchOutcome> {
     let response: TileResponse;
