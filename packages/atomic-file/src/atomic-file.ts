@@ -4,8 +4,11 @@ import { basename, dirname, join } from "node:path";
 
 export interface WriteAtomicOptions {
   mode?: number;
-  /** Skip fsync of the data; the rename stays atomic but may not survive power loss. */
-  fsync?: boolean;
+  /**
+   * `file` (default): fsync the data before the rename. `none`: skip it; the
+   * rename stays atomic, but after a power cut the file may be there and empty.
+   */
+  durability?: "file" | "none";
 }
 
 const TEMP_MARK = ".tmp-";
@@ -41,7 +44,7 @@ export async function writeFileAtomic(
   const handle = await open(temp, "wx", options.mode ?? 0o644);
   try {
     await handle.writeFile(data);
-    if (options.fsync !== false) await handle.sync();
+    if (options.durability !== "none") await handle.sync();
   } catch (error) {
     await handle.close().catch(() => undefined);
     await unlink(temp).catch(() => undefined);

@@ -8,11 +8,17 @@ export {
   writeFileAtomic,
   writeJsonAtomic,
 } from "./atomic-file.js";
-export type { GroupCommitWriterOptions, OnFileCommitted } from "./group-commit-writer.js";
-export { GroupCommitWriter } from "./group-commit-writer.js";
+export { sha256Hex, sha256OfFile, sha256OfFileSync } from "./file-digest.js";
 export type {
   CommittedFile,
+  Durability,
+  GroupCommitWriterOptions,
+  OnFileCommitted,
+} from "./group-commit-writer.js";
+export { GroupCommitWriter } from "./group-commit-writer.js";
+export type {
   PipelinedAtomicWriterOptions,
+  PipelinedCommit,
   PipelinedWriteOptions,
 } from "./pipelined-writer.js";
 export { PipelinedAtomicWriter, PipelinedWriteError } from "./pipelined-writer.js";

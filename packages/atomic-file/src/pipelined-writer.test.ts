@@ -1,10 +1,11 @@
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, statSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { makeTempDir } from "@operator-tool/test-helpers";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { isTempFile } from "./atomic-file.js";
-import { type CommittedFile, PipelinedAtomicWriter, PipelinedWriteError } from "./pipelined-writer.js";
+import { builtScript } from "./built-script.js";
+import { PipelinedAtomicWriter, type PipelinedCommit, PipelinedWriteError } from "./pipelined-writer.js";
 
 let temp: ReturnType<typeof makeTempDir>;
 beforeEach(() => {
@@ -17,7 +18,7 @@ const body = (i: number, size = 3000) => Buffer.alloc(size, i % 251);
 
 /** Writes `count` files through `writer`; resolves with what each callback saw. */
 async function writeMany(writer: PipelinedAtomicWriter, dir: string, count: number) {
-  const seen = new Map<string, { error?: Error; committed?: CommittedFile }>();
+  const seen = new Map<string, { error?: Error; committed?: PipelinedCommit }>();
   for (let i = 0; i < count; i++) {
     const path = join(dir, `${i}.bin`);
     await writer.write(path, body(i), (error, committed) => seen.set(path, { error, committed }));
@@ -26,8 +27,8 @@ async function writeMany(writer: PipelinedAtomicWriter, dir: string, count: numb
   return seen;
 }
 
-describe("PipelinedAtomicWriter", () => {
-  for (const durability of ["group", "file"] as const) {
+describe("PipelinedAtomicWriter: GroupCommitWriter on writer threads", () => {
+  for (const durability of ["group", "file", "none"] as const) {
     it(`commits every file whole, with its sha256 and mtime (${durability} durability)`, async () => {
       const writer = new PipelinedAtomicWriter({ durability, groupMaxFiles: 16, maxInFlight: 40 });
       const seen = await writeMany(writer, temp.path, 300);
@@ -42,12 +43,6 @@ describe("PipelinedAtomicWriter", () => {
       expect(readdirSync(temp.path).filter(isTempFile)).toEqual([]);
     });
   }
-
-  it("without fsync still renames atomically and reports digests", async () => {
-    const seen = await writeMany(new PipelinedAtomicWriter({ fsync: false }), temp.path, 50);
-    expect([...seen.values()].every((s) => s.committed !== undefined)).toBe(true);
-    expect(readdirSync(temp.path)).toHaveLength(50);
-  });
 
   it("refuses a body whose digest is not the expected one, and writes nothing for it", async () => {
     const writer = new PipelinedAtomicWriter();
@@ -71,12 +66,16 @@ describe("PipelinedAtomicWriter", () => {
   it("reports a filesystem error for the one file, and the others still land", async () => {
     const writer = new PipelinedAtomicWriter();
     const errors: Array<string | undefined> = [];
-    await writer.write(join(temp.path, "missing-dir", "x"), body(1), (e) =>
-      errors.push((e as PipelinedWriteError)?.code),
-    );
+    const paths: Array<string | undefined> = [];
+    await writer.write(join(temp.path, "missing-dir", "x"), body(1), (e) => {
+      errors.push((e as PipelinedWriteError)?.code);
+      if (e !== undefined) paths.push((e as PipelinedWriteError).path);
+    });
     await writer.write(join(temp.path, "ok"), body(2), (e) => errors.push((e as PipelinedWriteError)?.code));
     await writer.close();
     expect(errors.sort()).toEqual(["ENOENT", undefined]);
+    // The errno's own path: the temp file it could not create beside the target.
+    expect(paths).toEqual([expect.stringMatching(/\/missing-dir\/\.x\.tmp-/)]);
     expect(readdirSync(temp.path)).toEqual(["ok"]);
   });
 
@@ -106,5 +105,26 @@ describe("PipelinedAtomicWriter", () => {
     expect(events.indexOf("committed 0")).toBeLessThan(events.indexOf("accepted 1"));
     expect(events.indexOf("committed 1")).toBeLessThan(events.indexOf("accepted 2"));
     expect(readdirSync(temp.path).sort()).toEqual(["0", "1", "2"]);
+  });
+});
+
+describe("builtScript", () => {
+  it("is the file beside a built module; run from source, the build, refused when older than a source", () => {
+    const source = new URL("./group-commit-writer.ts", import.meta.url);
+    const built = new URL("../dist/write-worker.js", import.meta.url);
+    expect(builtScript("write-worker.js", "file:///opt/operator-tool/dist/pipelined-writer.js").href).toBe(
+      "file:///opt/operator-tool/dist/write-worker.js",
+    );
+    expect(builtScript("write-worker.js", import.meta.url).href).toBe(built.href);
+    const { atime, mtime } = statSync(source);
+    try {
+      // A source the thread imports, edited after the last build.
+      utimesSync(source, atime, new Date(statSync(built).mtimeMs + 60_000));
+      expect(() => builtScript("write-worker.js", import.meta.url)).toThrow(
+        /dist\/ is older than .*group-commit-writer\.ts: run `pnpm build`$/,
+      );
+    } finally {
+      utimesSync(source, atime, mtime);
+    }
   });
 });

@@ -1,12 +1,12 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import { tempPathFor } from "./atomic-file.js";
-import type { WriteJob, WriteOutcome, WriterThreadSettings } from "./write-worker.js";
+import { builtScript } from "./built-script.js";
+import type { CommittedFile, Durability, GroupCommitWriterOptions } from "./group-commit-writer.js";
+import type { WriteJob, WriteOutcome, WriterMessage } from "./write-worker.js";
 
-/** What a committed file ended up as. */
-export interface CommittedFile {
+/** What a committed file ended up as, with the digest of what was written. */
+export interface PipelinedCommit extends CommittedFile {
   sha256: string;
-  mtimeMs: number;
 }
 
 export interface PipelinedWriteOptions {
@@ -20,11 +20,12 @@ export interface PipelinedWriteOptions {
   transfer?: boolean;
 }
 
-/** The failure of one write; `code` is the errno code, or `EDIGEST` for a digest mismatch. */
+/** The failure of one write: `code` is the errno code (`EDIGEST` for a digest mismatch), `path` the file. */
 export class PipelinedWriteError extends Error {
   constructor(
     message: string,
     readonly code: string | undefined,
+    readonly path: string | undefined,
   ) {
     super(message);
     this.name = "PipelinedWriteError";
@@ -32,26 +33,21 @@ export class PipelinedWriteError extends Error {
 }
 
 export interface PipelinedAtomicWriterOptions {
+  /** As for GroupCommitWriter: `group` by default on Linux, `file` elsewhere. */
+  durability?: Durability;
+  /** Files per group under `group` durability. */
+  groupMaxFiles?: number;
   /** Files accepted but not yet committed before `write` waits. */
   maxInFlight?: number;
   /** Bytes accepted but not yet committed before `write` waits (one file is always let through). */
   maxInFlightBytes?: number;
-  /** `false`: rename without syncing (atomic, but may not survive power loss). */
-  fsync?: boolean;
-  /**
-   * How data reaches the disk before the rename: `group` (default on Linux)
-   * syncs a whole group of files with one syncfs; `file` fsyncs each.
-   */
-  durability?: "file" | "group";
-  /** Files per group under `group` durability. */
-  groupMaxFiles?: number;
   threads?: number;
 }
 
 const BATCH_FILES = 32;
 const BATCH_DELAY_MS = 5;
 
-type OnCommitted = (error: Error | undefined, committed: CommittedFile | undefined) => void;
+type OnCommitted = (error: Error | undefined, committed: PipelinedCommit | undefined) => void;
 
 interface WriterThread {
   worker: Worker;
@@ -62,18 +58,18 @@ interface WriterThread {
 }
 
 /**
- * Atomic writes for many small files (tiles), pipelined: the caller hands a
- * file over and moves on while a few worker threads hash it, write it to a
- * temp file, make it durable and rename it into place. Same guarantee as
- * `writeFileAtomic` — the final path holds nothing or the whole file, whenever
- * the process dies, power loss included — at a fraction of the per-file cost,
- * and the sha256 comes back for free.
+ * `GroupCommitWriter` on writer threads, for a caller that must not wait on
+ * the disk (the tile downloader: a write that stalls, in a sync or in the
+ * kernel's throttling of dirty pages, would stall the downloads on the same
+ * thread). The caller hands a file over and moves on; a thread hashes it and
+ * writes it through its own GroupCommitWriter, the same guarantee and the
+ * same grouped syncs; the sha256 comes back with the commit.
  */
 export class PipelinedAtomicWriter {
   readonly #maxInFlight: number;
   readonly #maxInFlightBytes: number;
   readonly #threadCount: number;
-  readonly #settings: WriterThreadSettings;
+  readonly #settings: GroupCommitWriterOptions;
   readonly #threads: WriterThread[] = [];
   /** Every accepted write not yet settled, by id: its size is what is in flight. */
   readonly #callbacks = new Map<number, { onCommitted: OnCommitted; bytes: number }>();
@@ -84,12 +80,10 @@ export class PipelinedAtomicWriter {
   #idle: Array<() => void> = [];
 
   constructor(options: PipelinedAtomicWriterOptions = {}) {
-    const durability =
-      options.fsync === false
-        ? "none"
-        : (options.durability ?? (process.platform === "linux" ? "group" : "file"));
+    const durability = options.durability ?? (process.platform === "linux" ? "group" : "file");
     const groupMaxFiles = options.groupMaxFiles ?? 512;
-    this.#settings = { durability, groupMaxFiles, groupMaxBytes: 64 * 1024 * 1024, groupDelayMs: 250 };
+    // Each group costs a syncfs: it should span a fair slice of a download, not one round trip.
+    this.#settings = { durability, groupMaxFiles, groupDelayMs: 250, maxCommitting: 4 };
     // Per-file fsyncs overlap only across threads. A grouped thread writes
     // the next group while the last one syncs, so one keeps up with a core's
     // worth of downloading; on two cores a second one only takes turns with
@@ -128,7 +122,7 @@ export class PipelinedAtomicWriter {
     const thread = this.#leastBusyThread();
     thread.pending.add(id);
     if (thread.pending.size === 1) thread.worker.ref();
-    thread.batch.push({ id, path, temp: tempPathFor(path), data, expectedSha256: options.expectedSha256 });
+    thread.batch.push({ id, path, data, expectedSha256: options.expectedSha256 });
     const memory = data.buffer;
     if (
       options.transfer === true &&
@@ -162,7 +156,8 @@ export class PipelinedAtomicWriter {
   /** Sends what is batched and asks every busy thread to commit its open group now. */
   #commitOpenGroups(): void {
     this.#flush();
-    for (const thread of this.#threads) if (thread.pending.size > 0) thread.worker.postMessage("flush");
+    for (const thread of this.#threads)
+      if (thread.pending.size > 0) thread.worker.postMessage("flush" satisfies WriterMessage);
   }
 
   #leastBusyThread(): WriterThread {
@@ -174,12 +169,11 @@ export class PipelinedAtomicWriter {
   }
 
   #startThread(): WriterThread {
-    // Under the test runner this module is the TypeScript source; the worker
-    // always runs the built JavaScript.
-    const here = import.meta.url;
-    const script = new URL(here.endsWith(".ts") ? "../dist/write-worker.js" : "./write-worker.js", here);
     // No execArgv: flags the process was started with (--input-type, --cpu-prof) are not for this thread.
-    const worker = new Worker(script, { workerData: this.#settings, execArgv: [] });
+    const worker = new Worker(builtScript("write-worker.js", import.meta.url), {
+      workerData: this.#settings,
+      execArgv: [],
+    });
     worker.unref();
     const thread: WriterThread = { worker, pending: new Set(), batch: [], transferList: [] };
     worker.on("message", (outcomes: WriteOutcome[]) => {
@@ -199,7 +193,7 @@ export class PipelinedAtomicWriter {
 
   #send(thread: WriterThread): void {
     if (thread.batch.length === 0) return;
-    thread.worker.postMessage(thread.batch, thread.transferList);
+    thread.worker.postMessage(thread.batch satisfies WriterMessage, thread.transferList);
     thread.batch = [];
     thread.transferList = [];
   }
@@ -213,7 +207,8 @@ export class PipelinedAtomicWriter {
     thread.pending.delete(outcome.id);
     if (thread.pending.size === 0) thread.worker.unref();
     if (outcome.error !== undefined) {
-      callback(new PipelinedWriteError(outcome.error.message, outcome.error.code), undefined);
+      const { message, code, path } = outcome.error;
+      callback(new PipelinedWriteError(message, code, path), undefined);
     } else {
       callback(undefined, { sha256: outcome.sha256, mtimeMs: outcome.mtimeMs });
     }
@@ -228,7 +223,12 @@ export class PipelinedAtomicWriter {
     if (index !== -1) this.#threads.splice(index, 1);
     const code = (error as NodeJS.ErrnoException).code;
     for (const id of [...thread.pending]) {
-      this.#settle(thread, { id, sha256: "", mtimeMs: 0, error: { message: error.message, code } });
+      this.#settle(thread, {
+        id,
+        sha256: "",
+        mtimeMs: 0,
+        error: { message: error.message, code, path: undefined },
+      });
     }
   }
 }

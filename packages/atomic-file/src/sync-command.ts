@@ -1,31 +1,20 @@
 import { type ChildProcessByStdio, spawn } from "node:child_process";
-import { accessSync, constants } from "node:fs";
-import { delimiter, join } from "node:path";
 import type { Readable, Writable } from "node:stream";
+import { findExecutable } from "@operator-tool/executable-lookup";
 import { fsyncEachSync } from "./temp-file-sync.js";
 
-let found: string | undefined;
+let lookedUp: { searchPath: string | undefined; sync: string | undefined } | undefined;
 
 /**
  * Where `sync` lives (for `sync -f`, a syncfs of one filesystem), looked up
- * once: a PATH search per group costs several failed execs. Undefined when
+ * once per PATH: a search per group costs a few failed stats. Undefined when
  * there is none.
  */
 export function syncCommand(): string | undefined {
-  if (found === undefined) {
-    const dirs = (process.env.PATH ?? "/usr/bin:/bin").split(delimiter).filter((d) => d !== "");
-    found = dirs.map((d) => join(d, "sync")).find(executable) ?? "";
-  }
-  return found === "" ? undefined : found;
-}
-
-function executable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
+  const searchPath = process.env.PATH;
+  if (lookedUp === undefined || lookedUp.searchPath !== searchPath)
+    lookedUp = { searchPath, sync: findExecutable("sync") };
+  return lookedUp.sync;
 }
 
 type Shell = ChildProcessByStdio<Writable, Readable, null>;

@@ -1,6 +1,5 @@
-// Synchronous temp-file steps shared by the batch writers (on a writer thread,
-// or on the caller's thread): at tens of thousands of small files, a plain
-// syscall is cheaper than a hand-off to libuv's pool.
+// Synchronous temp-file steps of the batch writer: at tens of thousands of
+// small files, a plain syscall is cheaper than a hand-off to libuv's pool.
 import { closeSync, fstatSync, fsyncSync, openSync, unlinkSync, writeSync } from "node:fs";
 
 /**

@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { type CompanionConnection, connectToCompanion } from "./connection.js";
 import { fingerprint, recordHostKey, verifyHostKey } from "./known-hosts.js";
 import { checkReadiness } from "./readiness.js";
+import { shellQuote } from "./shell-quote.js";
 import { resolveTarget } from "./ssh-target.js";
 import { type SyncFile, syncTiles } from "./tile-sync.js";
 
@@ -52,6 +53,15 @@ async function connect(
   });
   open.push(connection);
   return connection;
+}
+
+/** Resolves once `path` exists; fails the test after a deadline generous enough for a loaded machine. */
+async function waitForFile(path: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!existsSync(path)) {
+    if (Date.now() > deadline) throw new Error(`${path} did not appear within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
 }
 
 async function failure(promise: Promise<unknown>) {
@@ -373,6 +383,18 @@ describe("tile sync over SSH into `tiles receive`", () => {
     expect(error.hint).toMatch(/--list-first.*update it/);
   });
 
+  it("a listing that is not what the sender expects is TILE_SYNC_FAILED (40) naming the field, nothing sent", async () => {
+    const c = await connect();
+    const { root, files } = localTiles(3);
+    const odd = `sh -c 'echo "{\\"files\\":{\\"17/1/2.png\\":{\\"sha256\\":42}}}"; cat >/dev/null' --`;
+    const error = await syncFailure(c, root, files, odd);
+    expect(error.code).toBe("TILE_SYNC_FAILED");
+    expect(error.message).toMatch(
+      /^the companion's tile listing is not what operator-tool expects: files\.17\/1\/2\.png\.sha256: .* \(got "/,
+    );
+    expect(existsSync(join(temp.path, "companion"))).toBe(false);
+  });
+
   it("a local file whose size no longer matches the tileset stops the sync before it is sent", async () => {
     const c = await connect();
     const { root, files } = localTiles(5);
@@ -416,6 +438,29 @@ describe("tile sync over SSH into `tiles receive`", () => {
     expect(existsSync(join(temp.path, "companion", files[2]!.path))).toBe(false);
   });
 
+  it.each([
+    [
+      "cut inside a file",
+      `{"path":"17/1/2.png","bytes":10,"sha256":"${"0".repeat(64)}"}\nabc`,
+      "the sync stream ended 7 bytes short of 17/1/2.png: the connection was cut — re-run the sync: files received whole are kept and not sent again",
+    ],
+    [
+      "that is not the sync protocol",
+      "SSH-2.0-OpenSSH_9.6\r\n",
+      'the sync stream is malformed: a frame header is not JSON ("SSH-2.0-OpenSSH_9.6\\r") — run the same operator-tool version on the workstation and the companion (--remote-command)',
+    ],
+  ])(
+    "`tiles receive` given a stream %s exits 40 with one line the sender can quote, no stack",
+    async (_, input, line) => {
+      const c = await connect();
+      const root = join(temp.path, "companion");
+      const result = await c.run(`${remoteCommand} tiles receive --root ${shellQuote(root)}`, input);
+      expect(result.code).toBe(40);
+      expect(result.stderr.trim().split("\n").at(-1)).toBe(`error: ${line}`);
+      expect(result.stderr).not.toMatch(/^\s+at /m);
+    },
+  );
+
   it("a sync cut midway resumes, sending only the rest", async () => {
     const c = await connect();
     const { root, files } = localTiles(400);
@@ -433,7 +478,8 @@ describe("tile sync over SSH into `tiles receive`", () => {
       },
     });
     await expect(cut).rejects.toThrow("cut");
-    await new Promise((r) => setTimeout(r, 300));
+    // The cut receiver commits what arrived whole, then writes its manifest and exits.
+    await waitForFile(join(remoteRoot, ".sync-manifest.json"));
     const c2 = await connect();
     const resumed = await syncTiles({ connection: c2, remoteCommand, localRoot: root, remoteRoot, files });
     expect(resumed.skipped).toBeGreaterThan(0);

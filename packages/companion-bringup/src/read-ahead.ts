@@ -1,4 +1,5 @@
-import { fstatSync, read } from "node:fs";
+import { existsSync, fstatSync, read, statSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { ConsumedMessage, ReadAheadMessage, ReadAheadSettings } from "./read-ahead-worker.js";
 
@@ -63,13 +64,7 @@ export class ReadAheadInput implements ByteSource {
   #wake: (() => void) | undefined;
 
   constructor(fd: number, maxBufferedBytes: number) {
-    // Under the test runner this module is the TypeScript source; the worker
-    // always runs the built JavaScript.
-    const here = import.meta.url;
-    const script = new URL(
-      here.endsWith(".ts") ? "../dist/read-ahead-worker.js" : "./read-ahead-worker.js",
-      here,
-    );
+    const script = readAheadWorkerScript();
     const settings: ReadAheadSettings = { fd, maxBufferedBytes };
     this.#reportBytes = Math.max(1, Math.min(1024 * 1024, Math.floor(maxBufferedBytes / 4)));
     this.#worker = new Worker(script, { workerData: settings, execArgv: [] });
@@ -131,4 +126,19 @@ export class ReadAheadInput implements ByteSource {
     this.#wake = undefined;
     wake?.();
   }
+}
+
+/**
+ * The worker's script, beside this module. A test runner that runs this
+ * module from its TypeScript source cannot start a thread on TypeScript, so
+ * there the thread runs the built script, and refuses one older than its
+ * source rather than test stale code.
+ */
+export function readAheadWorkerScript(here = import.meta.url): URL {
+  if (!here.endsWith(".ts")) return new URL("./read-ahead-worker.js", here);
+  const built = new URL("../dist/read-ahead-worker.js", here);
+  const source = new URL("./read-ahead-worker.ts", here);
+  if (!existsSync(built) || statSync(built).mtimeMs < statSync(source).mtimeMs)
+    throw new Error(`${fileURLToPath(built)} is older than ${fileURLToPath(source)}: run \`pnpm build\``);
+  return built;
 }

@@ -1,17 +1,20 @@
-import { createHash } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import {
   GroupCommitWriter,
   isTempFile,
   removeStaleTempFiles,
+  sha256Hex,
+  sha256OfFileSync,
   writeFileAtomic,
 } from "@operator-tool/atomic-file";
 import { TileSyncError } from "./errors.js";
 import { openInput } from "./read-ahead.js";
-import { FrameReader, SAFE_RELATIVE_PATH } from "./sync-protocol.js";
+import { FrameReader } from "./sync-protocol.js";
 
 const MANIFEST = ".sync-manifest.json";
+const CHECK_ROOT =
+  "make the companion's cache root writable by its SSH user and free space on it (`companion check` shows both), then re-run the sync";
 
 export interface ManifestEntry {
   bytes: number;
@@ -70,7 +73,7 @@ function scanReceivedFiles(root: string): { files: Manifest; changed: boolean } 
       out[rel] = {
         bytes: info.size,
         mtimeMs: info.mtimeMs,
-        sha256: createHash("sha256").update(readFileSync(abs)).digest("hex"),
+        sha256: sha256OfFileSync(abs),
       };
     }
   };
@@ -121,7 +124,7 @@ async function receiveFrames(
   reader: FrameReader,
   onListing: ((files: Manifest) => void) | undefined,
 ): Promise<ReceiveResult> {
-  mkdirSync(root, { recursive: true });
+  makeDirectory(root);
   const { files: manifest, changed } = scanReceivedFiles(root);
   onListing?.(manifest);
   const writer = new GroupCommitWriter();
@@ -136,32 +139,26 @@ async function receiveFrames(
   // synced: it only caches digests, and a manifest lost to a power cut (or
   // unreadable after one) costs a rehash at the next listing, nothing more.
   const saveManifest = async () => {
-    await writeFileAtomic(join(root, MANIFEST), JSON.stringify(manifest), { fsync: false });
+    await writeFileAtomic(join(root, MANIFEST), JSON.stringify(manifest), { durability: "none" });
     sinceSave = 0;
     savedAt = Date.now();
   };
   try {
-    for (;;) {
-      const header = await reader.header();
-      if (header === undefined)
-        throw new TileSyncError("the sync stream ended without its end marker (connection lost?)");
-      if ("end" in header) break;
-      if (!SAFE_RELATIVE_PATH.test(header.path) || !Number.isSafeInteger(header.bytes) || header.bytes < 0) {
-        throw new TileSyncError(
-          `refusing a file named ${JSON.stringify(header.path)} (${header.bytes} bytes)`,
-        );
-      }
-      const body = await reader.body(header.bytes);
-      const sha256 = createHash("sha256").update(body).digest("hex");
+    for (let frame = await reader.next(); frame !== undefined; frame = await reader.next()) {
+      const { header, body } = frame;
+      const sha256 = sha256Hex(body);
       if (sha256 !== header.sha256) {
         throw new TileSyncError(
           `${header.path} arrived with sha256 ${sha256}, expected ${header.sha256}; not written`,
+          {
+            hint: "the workstation's copy changed since it was downloaded: re-run `operator-tool tiles download`, then the sync",
+          },
         );
       }
       const abs = join(root, header.path);
       const dir = dirname(abs);
       if (!createdDirs.has(dir)) {
-        mkdirSync(dir, { recursive: true });
+        makeDirectory(dir);
         createdDirs.add(dir);
       }
       const path = header.path;
@@ -169,7 +166,10 @@ async function receiveFrames(
       // Written before `write` returns: `body` is the reader's memory and is reused next.
       await writer.write(abs, body, (error, committed) => {
         if (committed === undefined) {
-          writeError ??= new TileSyncError(`cannot write ${path}: ${error?.message}`);
+          writeError ??= new TileSyncError(`cannot write ${abs} on the companion: ${error?.message}`, {
+            hint: CHECK_ROOT,
+            cause: error,
+          });
           return;
         }
         manifest[path] = { bytes: size, sha256, mtimeMs: committed.mtimeMs };
@@ -189,4 +189,17 @@ async function receiveFrames(
   }
   if (writeError !== undefined) throw writeError;
   return { received, bytes };
+}
+
+/** mkdir -p, failing as a coded error: the companion's disk is the operator's to fix. */
+function makeDirectory(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (error) {
+    const { code } = error as NodeJS.ErrnoException;
+    throw new TileSyncError(`cannot create ${dir} on the companion (${code ?? (error as Error).message})`, {
+      hint: CHECK_ROOT,
+      cause: error,
+    });
+  }
 }

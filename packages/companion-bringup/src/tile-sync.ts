@@ -1,11 +1,11 @@
-import { once } from "node:events";
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { join } from "node:path";
-import type { Readable, Writable } from "node:stream";
+import type { Readable } from "node:stream";
 import type { CompanionConnection } from "./connection.js";
 import { TileSyncError } from "./errors.js";
 import { shellQuote } from "./shell-quote.js";
-import type { FileHeader } from "./sync-protocol.js";
+import type { Listing } from "./sync-listing.js";
+import { FrameWriter } from "./sync-protocol.js";
 
 const REPAIR_CACHE = "re-run `operator-tool tiles download` to repair the cache";
 
@@ -63,12 +63,13 @@ export async function syncTiles(options: SyncTilesOptions): Promise<SyncResult> 
   options.signal?.addEventListener("abort", onAbort, { once: true });
   const listingLine = await firstLine(remote.stdout, remote.exit);
   remote.stdout.resume(); // the rest (the receiver's summary) is not needed
-  let present: Record<string, { sha256: string }>;
+  let present: Listing;
   try {
     if (listingLine === undefined) throw new Error("no listing");
-    present = (JSON.parse(listingLine) as { files: Record<string, { sha256: string }> }).files;
-    if (typeof present !== "object" || present === null) throw new Error("no files");
-  } catch {
+    // zod only now: the rest of the workstation's commands start without it.
+    const { parseListing } = await import("./sync-listing.js");
+    present = parseListing(listingLine);
+  } catch (error) {
     options.signal?.removeEventListener("abort", onAbort);
     options.signal?.throwIfAborted();
     remote.stdin.destroy();
@@ -77,7 +78,7 @@ export async function syncTiles(options: SyncTilesOptions): Promise<SyncResult> 
     throw new TileSyncError(
       listingLine === undefined
         ? `listing the companion's tiles failed (exit ${status.code ?? status.signal}): ${why}`
-        : `the companion's tile listing is not the JSON operator-tool expects (got ${JSON.stringify(listingLine.slice(0, 120))}; stderr ${JSON.stringify(why.slice(0, 200))})`,
+        : `the companion's tile listing is not what operator-tool expects: ${(error as Error).message} (got ${JSON.stringify(listingLine.slice(0, 120))}; stderr ${JSON.stringify(why.slice(0, 200))})`,
       {
         hint: "check that an operator-tool with `tiles receive --list-first` runs on the companion (--remote-command); update it if not",
       },
@@ -92,7 +93,7 @@ export async function syncTiles(options: SyncTilesOptions): Promise<SyncResult> 
     durationMs: 0,
   };
   try {
-    const batches = new FrameBatches(remote.stdin, remote.exit, (files, bytes) => {
+    const frames = new FrameWriter(remote.stdin, remote.exit, (files, bytes) => {
       if (streamError !== undefined) return;
       result.sent += files;
       result.bytesSent += bytes;
@@ -100,14 +101,11 @@ export async function syncTiles(options: SyncTilesOptions): Promise<SyncResult> 
     });
     for (const file of toSend) {
       options.signal?.throwIfAborted();
-      const header: FileHeader = { path: file.path, bytes: file.bytes, sha256: file.sha256 };
-      await batches.add(`${JSON.stringify(header)}\n`, file.bytes, (into) =>
-        readTile(join(options.localRoot, file.path), file, into),
-      );
-      if (streamError !== undefined || batches.remoteExited) break;
+      await frames.add(file, (into) => readTile(join(options.localRoot, file.path), file, into));
+      if (streamError !== undefined || frames.remoteExited) break;
     }
-    if (streamError === undefined) await batches.flush();
-    remote.stdin.end(`${JSON.stringify({ end: true })}\n`);
+    if (streamError === undefined) await frames.flush();
+    frames.end();
     const status = await remote.exit;
     options.signal?.throwIfAborted();
     if (status.code !== 0) {
@@ -186,94 +184,5 @@ function readTile(path: string, file: SyncFile, into: Buffer): void {
     }
   } finally {
     closeSync(fd);
-  }
-}
-
-const BATCH_BYTES = 256 * 1024;
-const SPARE_BATCHES = 4;
-
-/**
- * Frames go out in writes of about 256 KiB: ssh2 encrypts and sends each
- * write as its own packets, so a header and a body as two writes cost twice
- * the packets of the data they carry. Files are read straight into a batch
- * buffer, and the buffers are reused once the channel is done with them: a
- * fresh buffer per tile was most of what the garbage collector had to do.
- */
-class FrameBatches {
-  #spare: Buffer[] = [];
-  #current: Buffer | undefined;
-  #used = 0;
-  #inFlight = 0;
-  #waiting: (() => void) | undefined;
-  /** Files and body bytes in the current batch. */
-  #files = 0;
-  #fileBytes = 0;
-  /** The receiver is gone: nothing more is worth reading or sending. */
-  remoteExited = false;
-
-  constructor(
-    private readonly out: Writable,
-    private readonly exited: Promise<unknown>,
-    /** Called as each batch is handed to the stream. */
-    private readonly onSent: (files: number, bytes: number) => void,
-  ) {
-    void exited.then(() => {
-      this.remoteExited = true;
-    });
-  }
-
-  /** Appends one frame; `read` fills exactly `bytes` bytes of the body. */
-  async add(header: string, bytes: number, read: (into: Buffer) => void): Promise<void> {
-    const size = Buffer.byteLength(header) + bytes;
-    if (this.#current !== undefined && this.#used + size > this.#current.length) await this.flush();
-    if (size > BATCH_BYTES) {
-      // A big file (a tileset, an odd tile) goes in a buffer of its own.
-      const own = Buffer.allocUnsafe(size);
-      read(own.subarray(own.write(header, 0, "utf8")));
-      this.onSent(1, bytes);
-      await this.#send(own, false);
-      return;
-    }
-    this.#current ??= await this.#spareBuffer();
-    this.#used += this.#current.write(header, this.#used, "utf8");
-    read(this.#current.subarray(this.#used, this.#used + bytes));
-    this.#used += bytes;
-    this.#files++;
-    this.#fileBytes += bytes;
-    if (this.#used >= BATCH_BYTES - 512) await this.flush();
-  }
-
-  async flush(): Promise<void> {
-    const batch = this.#current;
-    if (batch === undefined || this.#used === 0) return;
-    const used = this.#used;
-    this.onSent(this.#files, this.#fileBytes);
-    this.#current = undefined;
-    this.#used = 0;
-    this.#files = 0;
-    this.#fileBytes = 0;
-    await this.#send(batch.subarray(0, used), true, batch);
-  }
-
-  async #send(data: Buffer, reuse: boolean, whole: Buffer = data): Promise<void> {
-    this.#inFlight++;
-    const ok = this.out.write(data, () => {
-      this.#inFlight--;
-      if (reuse) this.#spare.push(whole);
-      const wake = this.#waiting;
-      this.#waiting = undefined;
-      wake?.();
-    });
-    if (!ok && !this.out.destroyed) await Promise.race([once(this.out, "drain"), this.exited]);
-  }
-
-  async #spareBuffer(): Promise<Buffer> {
-    for (;;) {
-      const spare = this.#spare.pop();
-      if (spare !== undefined) return spare;
-      if (this.#inFlight < SPARE_BATCHES || this.out.destroyed || this.remoteExited)
-        return Buffer.allocUnsafe(BATCH_BYTES);
-      await Promise.race([new Promise<void>((resolve) => (this.#waiting = resolve)), this.exited]);
-    }
   }
 }

@@ -310,7 +310,7 @@ async function describeRuntime(path: string, cacheDir: string): Promise<LocalFil
     return { path: "runtime/node", source: path, bytes: info.size, sha256, mode: 0o755 };
   const file = await describeLocalFile(path, "runtime/node", 0o755);
   mkdirSync(cacheDir, { recursive: true });
-  await writeFileAtomic(digests, JSON.stringify({ ...known, [key]: file.sha256 }), { fsync: false });
+  await writeFileAtomic(digests, JSON.stringify({ ...known, [key]: file.sha256 }), { durability: "none" });
   return file;
 }
 

@@ -124,11 +124,10 @@ describe("fetchFlight against a loopback Flights API", () => {
 
   it("times out a server that never answers", async () => {
     api = await startFlightsApi({ flights: [flight], always: { hang: true } });
-    const started = Date.now();
+    // Without the timeout this would wait on the hung server until the test itself timed out.
     const error = await failure(fetchFrom(api, { responseTimeoutMs: 200, maxAttempts: 2 }));
     expect(error.code).toBe("FLIGHTS_API_UNREACHABLE");
     expect(error.message).toContain("no response within the timeout");
-    expect(Date.now() - started).toBeLessThan(5_000);
     expect(api.requests).toHaveLength(2);
   });
 

@@ -42,6 +42,17 @@ describe("loadFlightFile", () => {
     expect(flight.waypoints.map((w) => w.lat)).toEqual([-35.3627, -35.361, -35.3632]);
   });
 
+  it("skips # comment lines and blank lines in a .waypoints file, as pymavlink's reader does (MAVProxy writes them)", async () => {
+    const flight = await loadFlightFile(fixture("mavproxy-comments.waypoints"));
+    expect(flight.source).toMatchObject({ format: "qgc-wpl" });
+    expect(flight.takeoff).toEqual({ lat: -35.363262, lon: 149.165237, altM: 584.090027 });
+    // The commented-out waypoint at -35.1 is not one; takeoff at 0,0 and RTL carry no position.
+    expect(flight.waypoints.map((w) => [w.lat, w.lon])).toEqual([
+      [-35.359833, 149.164703],
+      [-35.359585, 149.161392],
+    ]);
+  });
+
   it("detects the format from content, not the extension", async () => {
     const flight = await loadFlightFile(fixture("mislabelled-wpl.txt"));
     expect(flight.source).toMatchObject({ format: "qgc-wpl" });
@@ -56,14 +67,14 @@ describe("loadFlightFile", () => {
     ["bad-number.waypoints", "line 3"],
     ["waypoints.csv", "not a known flight format"],
     ["geojson.json", "neither a flight"],
-  ])("%s is invalid (95) and the message says why: %s", async (name, fragment) => {
+  ])("%s is an invalid flight file and the message says why: %s", async (name, fragment) => {
     const error = await loadError(name);
     expect(error.code).toBe("FLIGHT_FILE_INVALID");
     expect(error.message).toContain(name);
     expect(error.message).toContain(fragment);
   });
 
-  it("a missing file or a directory is unreadable (94)", async () => {
+  it("a missing file or a directory is an unreadable flight file", async () => {
     const missing = await loadError("does-not-exist.json");
     expect(missing.code).toBe("FLIGHT_FILE_UNREADABLE");
     expect(missing.message).toContain("does not exist");

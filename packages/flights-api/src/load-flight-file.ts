@@ -160,9 +160,12 @@ function parseWaypointsFile(text: string, path: string): Flight {
   let takeoff: GeoPoint | undefined;
   const waypoints: GeoPoint[] = [];
   for (let n = 1; n < lines.length; n++) {
+    // pymavlink's reader (what MAVProxy and ArduPilot's autotest use) skips a line
+    // that starts with "#", and its writer puts each waypoint's comment on one.
+    if (lines[n]?.startsWith("#")) continue;
     const line = lines[n]?.trim() ?? "";
     if (line === "") continue;
-    const cols = line.split(/\t| +/);
+    const cols = line.split(/\s+/);
     if (cols.length < 12) throw invalid(path, `line ${n + 1} has ${cols.length} columns, expected 12`);
     const nums = cols.map(Number);
     if (nums.some((v) => Number.isNaN(v)))

@@ -1,8 +1,10 @@
-import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeTempDir, startTileServer, type TileServer } from "@operator-tool/test-helpers";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type DownloadTilesOptions, downloadTiles } from "./download-tiles.js";
+import { TileDownloadError } from "./errors.js";
 import { defineProvider } from "./provider.js";
 import { readTileset } from "./tile-cache.js";
 import type { TileCoord } from "./tile-math.js";
@@ -10,6 +12,7 @@ import type { TileCoord } from "./tile-math.js";
 const API_KEY = "tile-key-Qw3rty-secret";
 let temp: ReturnType<typeof makeTempDir>;
 let server: TileServer | undefined;
+const locks: Array<{ unlock(): void }> = [];
 
 beforeEach(() => {
   temp = makeTempDir();
@@ -17,6 +20,8 @@ beforeEach(() => {
 afterEach(async () => {
   await server?.close();
   server = undefined;
+  // Even when a test timed out before its own finally: temp.cleanup cannot remove a locked directory.
+  for (const lock of locks.splice(0)) lock.unlock();
   temp.cleanup();
 });
 
@@ -99,7 +104,7 @@ describe("downloadTiles against a loopback tile server", () => {
     expect(again.counts.absent).toBe(3);
   });
 
-  it("401 stops the whole download at once", async () => {
+  it("a 401 stops the whole download at once", async () => {
     server = await startTileServer({ apiKey: "the-real-key" });
     const result = await run(grid(10, 500, 300, 10, 10), { concurrency: 2 });
     expect(result.outcome).toBe("aborted");
@@ -145,15 +150,17 @@ describe("downloadTiles against a loopback tile server", () => {
     server = await startTileServer({
       fault: (r) => (r.x === 500 && r.attempt === 1 ? { hang: true } : undefined),
     });
-    const result = await run(grid(10, 500, 300, 2, 1), { requestTimeoutMs: 300 });
+    // The run's 2 s request timeout: long enough that a loaded machine serves the other tiles within it.
+    const result = await run(grid(10, 500, 300, 2, 1));
     expect(result.outcome).toBe("complete");
     expect(server.attempts.get("10/500/300")).toBe(2);
   });
 
   it.each([
-    ["seconds", () => "1"],
-    ["an HTTP date", () => new Date(Date.now() + 2000).toUTCString()],
-  ])("a 429 with Retry-After in %s pauses every worker for the window", async (_, retryAfter) => {
+    ["seconds", () => "1", 900],
+    // Whole seconds only: 3 s from now is at least 2 s away once truncated.
+    ["an HTTP date", () => new Date(Date.now() + 3000).toUTCString(), 1900],
+  ])("a 429 with Retry-After in %s pauses every worker for the window", async (_, retryAfter, pauseMs) => {
     let limited: number | undefined;
     server = await startTileServer({
       fault: (r) => {
@@ -164,12 +171,14 @@ describe("downloadTiles against a loopback tile server", () => {
         return undefined;
       },
     });
-    const result = await run(grid(10, 500, 300, 8, 5), { concurrency: 4 });
+    const concurrency = 4;
+    const result = await run(grid(10, 500, 300, 8, 5), { concurrency });
     expect(result.outcome).toBe("complete");
-    // Requests already on the wire when the 429 went out may land just after it; nothing else may.
-    const inWindow = server.requests.filter((r) => r.at > limited! + 100 && r.at < limited! + 950);
-    expect(inWindow).toEqual([]);
-    expect(result.rateLimitedMs).toBeGreaterThanOrEqual(900);
+    // Only what the other workers had on the wire, or sent before the 429 reached the client,
+    // may land inside the window: at most two each. Without the shared pause it would be dozens.
+    const inWindow = server.requests.filter((r) => r.at > limited! && r.at < limited! + pauseMs);
+    expect(inWindow.length).toBeLessThanOrEqual(2 * (concurrency - 1));
+    expect(result.rateLimitedMs).toBeGreaterThanOrEqual(pauseMs);
   });
 
   it("gives up on rate limits past the wait budget instead of retrying forever", async () => {
@@ -230,11 +239,103 @@ describe("downloadTiles against a loopback tile server", () => {
   });
 
   it("stops promptly when the caller aborts", async () => {
-    server = await startTileServer({ latencyMs: 50 });
     const controller = new AbortController();
-    setTimeout(() => controller.abort(new Error("interrupted")), 150);
-    await expect(run(grid(10, 500, 300, 20, 20), { signal: controller.signal })).rejects.toThrow(
-      "interrupted",
+    server = await startTileServer({
+      latencyMs: 50,
+      fault: () => {
+        // Aborted as the fifth request arrives, with four workers busy.
+        if (server!.requests.length >= 5) controller.abort(new Error("interrupted"));
+        return undefined;
+      },
+    });
+    await expect(
+      run(grid(10, 500, 300, 20, 20), { signal: controller.signal, concurrency: 4 }),
+    ).rejects.toThrow("interrupted");
+    // What the workers already had on the wire, and nothing after it.
+    expect(server.requests.length).toBeLessThanOrEqual(5 + 4);
+  });
+
+  it("refuses a staging root it cannot write before asking for any tile: one coded error naming the path", async () => {
+    server = await startTileServer();
+    const tiles = join(temp.path, "tiles");
+    writeFileSync(tiles, "a file where the tile directory should be");
+    const error = await run(grid(10, 500, 300, 2, 2)).then(
+      () => undefined,
+      (e: unknown) => e as TileDownloadError,
     );
+    expect(error).toBeInstanceOf(TileDownloadError);
+    expect(error!.code).toBe("TILE_DOWNLOAD_FAILED");
+    expect(error!.message).toBe(
+      `cannot write the tile cache at ${join(tiles, "test-provider")}: a part of the path is a file, not a directory (ENOTDIR)`,
+    );
+    expect(error!.hint).toBe("move that file away, or choose another --staging-root");
+    expect(server.requests).toEqual([]);
+  });
+
+  it("an unwritable or immutable cache directory is the same coded error, before any request", async () => {
+    server = await startTileServer();
+    const cacheDir = join(temp.path, "tiles", "test-provider");
+    mkdirSync(cacheDir, { recursive: true });
+    const locked = lockDirectory(cacheDir);
+    try {
+      const error = await run(grid(10, 500, 300, 2, 2)).then(
+        () => undefined,
+        (e: unknown) => e as TileDownloadError,
+      );
+      expect(error).toBeInstanceOf(TileDownloadError);
+      expect(error!.message).toMatch(
+        new RegExp(
+          `^cannot write the tile cache at ${cacheDir}: (permission denied \\(EACCES\\)|operation not permitted \\(EPERM\\))$`,
+        ),
+      );
+      expect(error!.hint).toMatch(/writable by this user.*or choose another --staging-root$/);
+      expect(server.requests).toEqual([]);
+    } finally {
+      locked.unlock();
+    }
+  });
+
+  it("a cache directory that becomes unwritable mid-run stops the run with the coded error, not one failure per tile", async () => {
+    const cacheDir = join(temp.path, "tiles", "test-provider");
+    let locked: { unlock(): void } | undefined;
+    server = await startTileServer({
+      fault: () => {
+        // Once the write check has passed and tiles flow: lock the zoom directory.
+        if (locked === undefined && server!.requests.length === 3) {
+          mkdirSync(join(cacheDir, "10"), { recursive: true });
+          locked = lockDirectory(join(cacheDir, "10"));
+        }
+        return undefined;
+      },
+    });
+    try {
+      const error = await run(grid(10, 500, 300, 10, 10), { concurrency: 2 }).then(
+        () => undefined,
+        (e: unknown) => e as TileDownloadError,
+      );
+      expect(error).toBeInstanceOf(TileDownloadError);
+      expect(error!.message).toMatch(/^cannot write the tile cache at .*\/10\/50\d: .*\((EACCES|EPERM)\)$/);
+      expect(server.requests.length).toBeLessThan(100);
+    } finally {
+      locked?.unlock();
+    }
   });
 });
+
+/**
+ * Makes `dir` refuse new entries: read-only for a user; for root, whom
+ * permissions do not stop, immutable (`chattr +i`), as an operator may find it.
+ */
+function lockDirectory(dir: string): { unlock(): void } {
+  let lock: { unlock(): void };
+  if (process.getuid?.() !== 0) {
+    chmodSync(dir, 0o555);
+    lock = { unlock: () => chmodSync(dir, 0o755) };
+  } else {
+    const locked = spawnSync("chattr", ["+i", dir], { encoding: "utf8" });
+    expect(locked.status, `chattr +i ${dir} must work for this test: ${locked.stderr}`).toBe(0);
+    lock = { unlock: () => void spawnSync("chattr", ["-i", dir]) };
+  }
+  locks.push(lock);
+  return lock;
+}

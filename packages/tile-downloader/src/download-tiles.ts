@@ -1,23 +1,26 @@
-import { createHash } from "node:crypto";
 import { setMaxListeners } from "node:events";
-import { mkdir } from "node:fs/promises";
-import { join } from "node:path";
-import { PipelinedAtomicWriter } from "@operator-tool/atomic-file";
-import { backoffDelay, parseRetryAfter, sleep } from "@operator-tool/retry-policy";
-import type { Dispatcher } from "undici";
-import { detectImageFormat } from "./image-check.js";
-import { type TileProvider, tileUrl } from "./provider.js";
+import { mkdir, unlink, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import {
-  forEachLimited,
+  type Durability,
+  PipelinedAtomicWriter,
+  sha256OfFile,
+  tempPathFor,
+} from "@operator-tool/atomic-file";
+import { cacheWriteError } from "./errors.js";
+import { forEachLimited } from "./for-each-limited.js";
+import type { TileImageFormat } from "./image-check.js";
+import type { TileProvider } from "./provider.js";
+import {
   readTileset,
   scanTileCache,
-  sha256File,
   TILESET_SCHEMA,
   type Tileset,
   type TilesetEntry,
   tileRelativePath,
   writeTileset,
 } from "./tile-cache.js";
+import { TileFetcher } from "./tile-fetcher.js";
 import { type TileCoord, tileKey } from "./tile-math.js";
 
 /** The few logger methods used here; a pino logger fits. */
@@ -53,7 +56,8 @@ export interface DownloadTilesOptions {
   blankTileSha256?: readonly string[];
   /** Ignore tiles recorded as absent by a previous run and ask again. */
   retryAbsent?: boolean;
-  fsync?: boolean;
+  /** How each tile reaches the disk before it is renamed into place; the default suits a cache. */
+  durability?: Durability;
   signal?: AbortSignal;
   logger?: DownloaderLogger;
   onProgress?: (progress: DownloadProgress) => void;
@@ -106,39 +110,240 @@ const DEFAULTS = {
   breakerCooldownMs: 5_000,
   breakerMaxTrips: 3,
 };
-const MAX_TILE_BYTES = 16 * 1024 * 1024;
 const MAX_FAILED_LISTED = 1_000;
-
-type FetchOutcome =
-  | { kind: "ok"; body: Buffer; ext: "png" | "jpg" | "webp" }
-  | { kind: "absent"; reason: string }
-  | { kind: "fatal"; reason: string }
-  | { kind: "rate-limited"; retryAfterMs: number | undefined }
-  | { kind: "transient"; reason: string }
-  | { kind: "rejected"; reason: string };
 
 /**
  * Brings the cache to hold every planned tile, fetching only what is missing.
  * Every fetched body is checked (an image, whole) and renamed into place, so a
  * kill at any instant leaves only complete tiles behind; the next run resumes.
+ * Throws `TileDownloadError` when the staging root cannot be written (before
+ * any request, or as soon as a write shows it).
  */
 export async function downloadTiles(options: DownloadTilesOptions): Promise<DownloadResult> {
   const settings = { ...DEFAULTS, ...definedOnly(options) };
   const startedAt = Date.now();
   const { providerCacheDir, logger } = options;
   const previous = await readTileset(options.tileset.path);
+  const work = await sortTiles(options, previous);
+  const tally = new DownloadTally(
+    options.tiles.length,
+    work.cached,
+    work.absent,
+    startedAt,
+    options.onProgress,
+  );
+  logger?.info(
+    {
+      planned: options.tiles.length,
+      cached: work.cached.size,
+      absentKnown: work.absent.length,
+      toFetch: work.toFetch.length,
+      provider: options.provider.id,
+    },
+    work.toFetch.length === 0 ? "every tile is already cached" : `fetching ${work.toFetch.length} tiles`,
+  );
+  // Before the first request: a staging root that cannot take a tile fails now, not after the downloads.
+  if (work.toFetch.length > 0) await checkWritable(providerCacheDir);
+
+  const stop = new AbortController();
+  setMaxListeners(0, stop.signal); // one listener per in-flight request
+  const onOuterAbort = () => stop.abort(options.signal?.reason);
+  options.signal?.addEventListener("abort", onOuterAbort, { once: true });
+  let abortReason: string | undefined;
+  let writeFailure: Error | undefined;
+  const abort = (reason: string) => {
+    if (abortReason === undefined) {
+      abortReason = reason;
+      logger?.warn({ reason }, "tile download stopped");
+    }
+    stop.abort(new Error(reason));
+  };
+
+  const { fetcher, close: closeFetcher } = await openFetcher(options, settings);
+  const writer = new PipelinedAtomicWriter(
+    options.durability === undefined ? {} : { durability: options.durability },
+  );
+  const createdDirs = new Set<string>();
+
+  /** Hands the tile to the writer; it counts as fetched once it is durable at its final name. */
+  const store = async (tile: TileCoord, body: Buffer, ext: TileImageFormat) => {
+    const path = tileRelativePath(tile, ext);
+    const file = join(providerCacheDir, path);
+    const dir = dirname(file);
+    if (!createdDirs.has(dir)) {
+      await mkdir(dir, { recursive: true });
+      createdDirs.add(dir);
+    }
+    const bytes = body.length; // the body's memory moves to the writer thread
+    await writer.write(
+      file,
+      body,
+      (error, committed) => {
+        if (committed !== undefined) {
+          tally.fetched({ ...tile, path, bytes, sha256: committed.sha256 });
+          return;
+        }
+        const operatorFixable = cacheWriteError(error, file);
+        if (operatorFixable !== undefined) {
+          // Every other tile would fail the same way: stop now, with the one line that says why.
+          writeFailure ??= operatorFixable;
+          stop.abort(operatorFixable);
+        }
+        tally.failed(tile, `cannot write to the cache: ${error?.message}`, logger);
+      },
+      { transfer: true },
+    );
+  };
+
+  try {
+    await forEachLimited(
+      work.toFetch,
+      settings.concurrency,
+      async (tile) => {
+        const result = await fetcher.fetch(tile, stop.signal);
+        switch (result.kind) {
+          case "fetched":
+            await store(tile, result.body, result.ext);
+            break;
+          case "absent":
+            tally.absent(tile);
+            break;
+          case "failed":
+            tally.failed(tile, result.error, logger);
+            break;
+          case "stop":
+            abort(result.reason);
+            tally.failed(tile, result.error, logger);
+            break;
+          case "interrupted":
+            break;
+        }
+        tally.progress();
+      },
+      stop.signal,
+    );
+  } catch (error) {
+    writeFailure ??= cacheWriteError(error, providerCacheDir);
+    if (writeFailure === undefined) throw error;
+  } finally {
+    await writer.close();
+    tally.progress(true);
+    options.signal?.removeEventListener("abort", onOuterAbort);
+    await closeFetcher();
+  }
+  if (writeFailure !== undefined) throw writeFailure;
+  options.signal?.throwIfAborted();
+
+  const { counts } = tally;
+  const outcome = abortReason !== undefined ? "aborted" : counts.failed > 0 ? "incomplete" : "complete";
+  const tilesetWritten =
+    outcome === "complete" && (await saveTileset(options, previous, tally.entries, tally.absentTiles));
+  return {
+    outcome,
+    abortReason,
+    counts,
+    bytesFetched: tally.bytesFetched,
+    requests: fetcher.requests,
+    rateLimitedMs: fetcher.rateLimitedMs,
+    durationMs: Date.now() - startedAt,
+    failedTiles: tally.failedTiles,
+    absentTiles: tally.absentTiles.sort(compareTiles),
+    tilesetPath: outcome === "complete" ? options.tileset.path : undefined,
+    tilesetWritten,
+  };
+}
+
+/** The HTTP client and the retrying fetcher on it; `close` ends the client's connections. */
+async function openFetcher(
+  options: DownloadTilesOptions,
+  settings: typeof DEFAULTS,
+): Promise<{ fetcher: TileFetcher; close: () => Promise<void> }> {
+  const { Agent } = await import("undici");
+  const dispatcher = new Agent({
+    connections: settings.concurrency,
+    keepAliveTimeout: 10_000,
+    headersTimeout: settings.requestTimeoutMs,
+    bodyTimeout: settings.requestTimeoutMs,
+    connect: { timeout: Math.min(settings.requestTimeoutMs, 10_000) },
+  });
+  const headers = {
+    "user-agent": options.userAgent,
+    accept: "image/png,image/jpeg,image/webp,image/*;q=0.8",
+  };
+  const { logger } = options;
+  const fetcher = new TileFetcher(
+    dispatcher,
+    options.provider,
+    headers,
+    settings,
+    options.blankTileSha256 ?? [],
+    {
+      rateLimited: (host, retryAfterMs) =>
+        logger?.warn({ host, retryAfterMs }, "provider rate limit (HTTP 429): pausing all requests"),
+      hostPaused: (host, consecutiveFailures, pauseMs) =>
+        logger?.warn({ host, consecutiveFailures, pauseMs }, "host keeps failing: pausing it"),
+    },
+  );
+  return { fetcher, close: () => dispatcher.close().catch(() => undefined) };
+}
+
+/**
+ * Writes the flight's tileset when it differs from the one on disk (so a no-op
+ * run leaves the file, and its mtime, alone); true when written.
+ */
+async function saveTileset(
+  options: DownloadTilesOptions,
+  previous: Tileset | undefined,
+  entries: Map<string, TilesetEntry>,
+  absent: TileCoord[],
+): Promise<boolean> {
+  const tileset: Tileset = {
+    schema: TILESET_SCHEMA,
+    flightId: options.tileset.flightId,
+    providerId: options.provider.id,
+    urlTemplate: options.provider.urlTemplate,
+    coverage: options.tileset.coverage,
+    zooms: options.tileset.zooms,
+    bufferM: options.tileset.bufferM,
+    createdAt: new Date().toISOString(),
+    tiles: [...entries.values()].sort(compareTiles),
+    absent: [...absent].sort(compareTiles),
+  };
+  if (previous !== undefined && sameTileset(previous, tileset)) return false;
+  try {
+    await mkdir(dirname(options.tileset.path), { recursive: true });
+    await writeTileset(options.tileset.path, tileset);
+  } catch (error) {
+    throw cacheWriteError(error, options.tileset.path) ?? error;
+  }
+  return true;
+}
+
+interface SortedTiles {
+  /** In the cache, by tile key, with digests (from the previous tileset, or hashed now). */
+  cached: Map<string, TilesetEntry>;
+  /** Recorded absent by a previous run and not to be asked again. */
+  absent: TileCoord[];
+  toFetch: TileCoord[];
+}
+
+/** Which planned tiles are cached, known absent, or to fetch. */
+async function sortTiles(options: DownloadTilesOptions, previous: Tileset | undefined): Promise<SortedTiles> {
+  const { providerCacheDir } = options;
   const previousByPath = new Map(previous?.tiles.map((t) => [t.path, t]) ?? []);
   const previousAbsent = new Set(options.retryAbsent ? [] : (previous?.absent.map(tileKey) ?? []));
-  const blank = new Set(options.blankTileSha256 ?? []);
-
-  const cached = await scanTileCache(providerCacheDir, options.tiles);
-  const entries = new Map<string, TilesetEntry>();
+  let found: Awaited<ReturnType<typeof scanTileCache>>;
+  try {
+    found = await scanTileCache(providerCacheDir, options.tiles);
+  } catch (error) {
+    // Sweeping a dead run's temp files can fail the same ways a write can.
+    throw cacheWriteError(error, providerCacheDir) ?? error;
+  }
+  const sorted: SortedTiles = { cached: new Map(), absent: [], toFetch: [] };
   const toHash: TilesetEntry[] = [];
-  const absent: TileCoord[] = [];
-  const queue: TileCoord[] = [];
   for (const tile of options.tiles) {
     const key = tileKey(tile);
-    const hit = cached.get(key);
+    const hit = found.get(key);
     if (hit !== undefined) {
       const path = tileRelativePath(tile, hit.ext);
       const known = previousByPath.get(path);
@@ -148,431 +353,85 @@ export async function downloadTiles(options: DownloadTilesOptions): Promise<Down
         bytes: hit.bytes,
         sha256: known?.bytes === hit.bytes ? known.sha256 : "",
       };
-      entries.set(key, entry);
+      sorted.cached.set(key, entry);
       if (entry.sha256 === "") toHash.push(entry);
     } else if (previousAbsent.has(key)) {
-      absent.push(tile);
+      sorted.absent.push(tile);
     } else {
-      queue.push(tile);
+      sorted.toFetch.push(tile);
     }
   }
   await forEachLimited(toHash, 16, async (entry) => {
-    entry.sha256 = await sha256File(join(providerCacheDir, entry.path));
+    entry.sha256 = await sha256OfFile(join(providerCacheDir, entry.path));
   });
+  return sorted;
+}
 
-  const counts: DownloadCounts = {
-    planned: options.tiles.length,
-    fetched: 0,
-    cached: entries.size,
-    absent: absent.length,
-    failed: 0,
-  };
-  const progress = () => ({
-    ...counts,
-    done: counts.fetched + counts.cached + counts.absent + counts.failed,
-    bytesFetched,
-    startedAt,
-  });
-  let lastProgressAt = 0;
-  // Progress is for humans and logs: a few updates a second is plenty.
-  const reportProgress = () => {
-    const now = Date.now();
-    if (options.onProgress === undefined || now - lastProgressAt < 100) return;
-    lastProgressAt = now;
-    options.onProgress(progress());
-  };
-  let bytesFetched = 0;
-  let requests = 0;
-  let rateLimitedMs = 0;
-  let abortReason: string | undefined;
-  const failedTiles: FailedTile[] = [];
-  options.onProgress?.(progress());
-  logger?.info(
-    {
-      planned: counts.planned,
-      cached: counts.cached,
-      absentKnown: counts.absent,
-      toFetch: queue.length,
-      provider: options.provider.id,
-    },
-    queue.length === 0 ? "every tile is already cached" : `fetching ${queue.length} tiles`,
-  );
+/** Creates the cache directory and a file in it, then removes the file: the writes to come will work. */
+async function checkWritable(dir: string): Promise<void> {
+  const probe = tempPathFor(join(dir, "write-check"));
+  try {
+    await mkdir(dir, { recursive: true });
+    await writeFile(probe, "", { flag: "wx" });
+    await unlink(probe);
+  } catch (error) {
+    throw cacheWriteError(error, dir) ?? error;
+  }
+}
 
-  const stop = new AbortController();
-  setMaxListeners(0, stop.signal); // one listener per in-flight request
-  const onOuterAbort = () => stop.abort(options.signal?.reason);
-  options.signal?.addEventListener("abort", onOuterAbort, { once: true });
-  const abort = (reason: string) => {
-    if (abortReason === undefined) {
-      abortReason = reason;
-      logger?.warn({ reason }, "tile download stopped");
-    }
-    stop.abort(new Error(reason));
-  };
+/** The counts, the tileset entries and the failures, as tiles settle; progress reports from them. */
+class DownloadTally {
+  readonly counts: DownloadCounts;
+  readonly entries: Map<string, TilesetEntry>;
+  readonly absentTiles: TileCoord[];
+  readonly failedTiles: FailedTile[] = [];
+  bytesFetched = 0;
+  #lastProgressAt = 0;
 
-  const gate = new PauseGate();
-  const hosts = new Map<string, HostState>();
-  const hostState = (host: string) => {
-    let state = hosts.get(host);
-    if (state === undefined) {
-      state = new HostState(settings.maxRequestsPerSecond);
-      hosts.set(host, state);
-    }
-    return state;
-  };
-
-  const { Agent } = await import("undici");
-  const userAgentHeaders = {
-    "user-agent": options.userAgent,
-    accept: "image/png,image/jpeg,image/webp,image/*;q=0.8",
-  };
-  const dispatcher = new Agent({
-    connections: settings.concurrency,
-    keepAliveTimeout: 10_000,
-    headersTimeout: settings.requestTimeoutMs,
-    bodyTimeout: settings.requestTimeoutMs,
-    connect: { timeout: Math.min(settings.requestTimeoutMs, 10_000) },
-  });
-  const createdDirs = new Set<string>();
-  const writer = new PipelinedAtomicWriter({ fsync: options.fsync !== false });
-
-  async function fetchTile(url: string): Promise<FetchOutcome> {
-    let response: TileResponse;
-    try {
-      response = await getTile(dispatcher, url, userAgentHeaders, stop.signal);
-    } catch (error) {
-      if (stop.signal.aborted) throw error;
-      return { kind: "transient", reason: describeError(error) };
-    }
-    const { status, headers, body } = response;
-    if (status !== 200) {
-      if (status === 204 || status === 404 || status === 410)
-        return { kind: "absent", reason: `HTTP ${status}` };
-      if (status === 401 || status === 403) return { kind: "fatal", reason: `HTTP ${status}` };
-      if (status === 429)
-        return { kind: "rate-limited", retryAfterMs: parseRetryAfter(header(headers["retry-after"])) };
-      if (status >= 500 || status === 408) return { kind: "transient", reason: `HTTP ${status}` };
-      return { kind: "rejected", reason: `HTTP ${status}` };
-    }
-    if (body === undefined)
-      return { kind: "transient", reason: `body larger than ${MAX_TILE_BYTES / 1024 / 1024} MiB` };
-    const declared = Number(header(headers["content-length"]) ?? Number.NaN);
-    if (Number.isFinite(declared) && declared !== body.length) {
-      return { kind: "transient", reason: `truncated body (${body.length} of ${declared} bytes)` };
-    }
-    if (body.length === 0) return { kind: "transient", reason: "empty body" };
-    const contentType = header(headers["content-type"]) ?? "";
-    if (!contentType.toLowerCase().startsWith("image/")) {
-      return { kind: "transient", reason: `content-type "${contentType || "none"}" is not an image` };
-    }
-    const ext = detectImageFormat(body);
-    if (ext === undefined)
-      return { kind: "transient", reason: `body is not a PNG, JPEG or WebP image (${contentType})` };
-    if (blank.size > 0 && blank.has(sha256(body)))
-      return { kind: "absent", reason: "blank placeholder tile" };
-    return { kind: "ok", body, ext };
+  constructor(
+    planned: number,
+    cached: Map<string, TilesetEntry>,
+    absent: TileCoord[],
+    private readonly startedAt: number,
+    private readonly onProgress: ((progress: DownloadProgress) => void) | undefined,
+  ) {
+    this.entries = cached;
+    this.absentTiles = absent;
+    this.counts = { planned, fetched: 0, cached: cached.size, absent: absent.length, failed: 0 };
+    this.progress(true);
   }
 
-  /** Hands the tile to the writer; counts it once it is safely in place. */
-  async function store(tile: TileCoord, body: Buffer, ext: "png" | "jpg" | "webp"): Promise<void> {
-    const path = tileRelativePath(tile, ext);
-    const dir = join(providerCacheDir, String(tile.z), String(tile.x));
-    if (!createdDirs.has(dir)) {
-      await mkdir(dir, { recursive: true });
-      createdDirs.add(dir);
-    }
-    const bytes = body.length; // the body's memory moves to the writer thread
-    await writer.write(
-      join(providerCacheDir, path),
-      body,
-      (error, committed) => {
-        if (committed === undefined) {
-          fail(tile, `cannot write to the cache: ${error?.message}`);
-        } else {
-          entries.set(tileKey(tile), { ...tile, path, bytes, sha256: committed.sha256 });
-          counts.fetched++;
-          bytesFetched += bytes;
-        }
-        reportProgress();
-      },
-      { transfer: true },
-    );
+  fetched(entry: TilesetEntry): void {
+    this.entries.set(tileKey(entry), entry);
+    this.counts.fetched++;
+    this.bytesFetched += entry.bytes;
+    this.progress();
   }
 
-  function fail(tile: TileCoord, error: string) {
-    counts.failed++;
-    if (failedTiles.length < MAX_FAILED_LISTED) failedTiles.push({ ...tile, error });
+  absent(tile: TileCoord): void {
+    this.counts.absent++;
+    this.absentTiles.push(tile);
+  }
+
+  failed(tile: TileCoord, error: string, logger: DownloaderLogger | undefined): void {
+    this.counts.failed++;
+    if (this.failedTiles.length < MAX_FAILED_LISTED) this.failedTiles.push({ ...tile, error });
     logger?.debug({ tile: tileKey(tile), error }, "tile failed");
   }
 
-  async function processTile(tile: TileCoord): Promise<void> {
-    const url = tileUrl(options.provider, tile);
-    const host = new URL(url).host;
-    const state = hostState(host);
-    let attempt = 0;
-    for (;;) {
-      if (stop.signal.aborted) return;
-      await gate.wait(stop.signal);
-      await state.waitTurn(stop.signal);
-      if (stop.signal.aborted) return;
-      requests++;
-      const outcome = await fetchTile(url);
-      switch (outcome.kind) {
-        case "ok":
-          state.succeeded();
-          await store(tile, outcome.body, outcome.ext);
-          return;
-        case "absent":
-          state.succeeded();
-          counts.absent++;
-          absent.push(tile);
-          return;
-        case "fatal":
-          abort(`the provider rejected the API key (${outcome.reason} for tile ${tileKey(tile)})`);
-          fail(tile, outcome.reason);
-          return;
-        case "rejected":
-          state.succeeded();
-          fail(tile, outcome.reason);
-          return;
-        case "rate-limited": {
-          const wait =
-            outcome.retryAfterMs ??
-            backoffDelay(settings.retryBaseDelayMs * 4, state.rateLimitStreak++, settings.retryMaxDelayMs);
-          const added = gate.pauseFor(wait);
-          rateLimitedMs += added;
-          logger?.warn({ host, retryAfterMs: wait }, "provider rate limit (HTTP 429): pausing all requests");
-          if (rateLimitedMs > settings.maxRateLimitWaitMs) {
-            abort(
-              `the provider kept rate-limiting (429) for more than ${Math.round(settings.maxRateLimitWaitMs / 1000)} s`,
-            );
-            fail(tile, "HTTP 429");
-            return;
-          }
-          continue;
-        }
-        case "transient": {
-          attempt++;
-          const trip = state.failed(settings.breakerThreshold, settings.breakerCooldownMs);
-          if (trip !== undefined) {
-            logger?.warn(
-              { host, consecutiveFailures: settings.breakerThreshold, pauseMs: trip },
-              "host keeps failing: pausing it",
-            );
-            if (state.trips > settings.breakerMaxTrips) {
-              abort(`${host} keeps failing (${outcome.reason}); stopped after ${state.trips} pauses`);
-              fail(tile, outcome.reason);
-              return;
-            }
-          }
-          if (attempt >= settings.maxAttempts) {
-            fail(tile, `${outcome.reason} (after ${attempt} attempts)`);
-            return;
-          }
-          await sleep(
-            backoffDelay(settings.retryBaseDelayMs, attempt - 1, settings.retryMaxDelayMs),
-            stop.signal,
-          );
-          continue;
-        }
-      }
-    }
-  }
-
-  try {
-    let next = 0;
-    const workers = Array.from({ length: Math.min(settings.concurrency, queue.length) }, async () => {
-      while (next < queue.length && !stop.signal.aborted) {
-        const tile = queue[next++]!;
-        try {
-          await processTile(tile);
-        } catch (error) {
-          if (!stop.signal.aborted) throw error;
-        }
-        reportProgress();
-      }
+  /** Progress is for humans and logs: a few updates a second is plenty, unless `now` says otherwise. */
+  progress(now = false): void {
+    if (this.onProgress === undefined) return;
+    const at = Date.now();
+    if (!now && at - this.#lastProgressAt < 100) return;
+    this.#lastProgressAt = at;
+    const { fetched, cached, absent, failed } = this.counts;
+    this.onProgress({
+      ...this.counts,
+      done: fetched + cached + absent + failed,
+      bytesFetched: this.bytesFetched,
+      startedAt: this.startedAt,
     });
-    await Promise.all(workers);
-  } finally {
-    await writer.close();
-    options.onProgress?.(progress());
-    options.signal?.removeEventListener("abort", onOuterAbort);
-    await dispatcher.close().catch(() => undefined);
-  }
-  options.signal?.throwIfAborted();
-
-  const outcome = abortReason !== undefined ? "aborted" : counts.failed > 0 ? "incomplete" : "complete";
-  let tilesetWritten = false;
-  if (outcome === "complete") {
-    const tileset: Tileset = {
-      schema: TILESET_SCHEMA,
-      flightId: options.tileset.flightId,
-      providerId: options.provider.id,
-      urlTemplate: options.provider.urlTemplate,
-      coverage: options.tileset.coverage,
-      zooms: options.tileset.zooms,
-      bufferM: options.tileset.bufferM,
-      createdAt: new Date().toISOString(),
-      tiles: [...entries.values()].sort(compareTiles),
-      absent: absent.sort(compareTiles),
-    };
-    // Rewrite only on change, so a no-op run leaves the file (and its mtime) alone.
-    if (previous === undefined || !sameTileset(previous, tileset)) {
-      await mkdir(join(options.tileset.path, ".."), { recursive: true });
-      await writeTileset(options.tileset.path, tileset);
-      tilesetWritten = true;
-    }
-  }
-  return {
-    outcome,
-    abortReason,
-    counts,
-    bytesFetched,
-    requests,
-    rateLimitedMs,
-    durationMs: Date.now() - startedAt,
-    failedTiles,
-    absentTiles: absent,
-    tilesetPath: outcome === "complete" ? options.tileset.path : undefined,
-    tilesetWritten,
-  };
-}
-
-interface TileResponse {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  /** Undefined when the body was over the size limit (the request was cut off). */
-  body: Buffer | undefined;
-}
-
-/**
- * One GET through undici's dispatch API. The stream-based `request` costs a
- * Readable and an async iterator per call, which showed at thousands of tiles
- * per second; a tile is small and wanted whole anyway. The body lands in one
- * buffer of its own, so it can be handed to a writer thread without a copy.
- */
-function getTile(
-  dispatcher: Dispatcher,
-  url: string,
-  headers: Record<string, string>,
-  signal: AbortSignal,
-): Promise<TileResponse> {
-  const { origin, pathname, search } = new URL(url);
-  return new Promise((resolve, reject) => {
-    let status = 0;
-    let responseHeaders: TileResponse["headers"] = {};
-    let chunks: Buffer[] = [];
-    let length = 0;
-    let tooLarge = false;
-    let controller: { abort(reason: Error): void } | undefined;
-    const onAbort = () => controller?.abort(signal.reason as Error);
-    signal.addEventListener("abort", onAbort, { once: true });
-    const settle = (error: Error | undefined, response?: TileResponse) => {
-      signal.removeEventListener("abort", onAbort);
-      if (error !== undefined) reject(error);
-      else resolve(response!);
-    };
-    dispatcher.dispatch(
-      { origin, path: pathname + search, method: "GET", headers },
-      {
-        onRequestStart(requestController) {
-          controller = requestController;
-          if (signal.aborted) requestController.abort(signal.reason as Error);
-        },
-        onResponseStart(_controller, statusCode, headers) {
-          status = statusCode;
-          responseHeaders = headers;
-          chunks = [];
-          length = 0;
-        },
-        onResponseData(responseController, chunk) {
-          if (tooLarge) return;
-          length += chunk.length;
-          if (length > MAX_TILE_BYTES) {
-            tooLarge = true;
-            chunks = [];
-            responseController.abort(new Error("tile body over the size limit"));
-            settle(undefined, { status, headers: responseHeaders, body: undefined });
-            return;
-          }
-          chunks.push(chunk);
-        },
-        onResponseEnd() {
-          if (tooLarge) return;
-          const body = status === 200 ? concatOwned(chunks, length) : Buffer.alloc(0);
-          settle(undefined, { status, headers: responseHeaders, body });
-        },
-        onResponseError(_controller, error) {
-          if (!tooLarge) settle(error);
-        },
-      },
-    );
-  });
-}
-
-/** Concatenates into a buffer that owns its whole ArrayBuffer (never a slice of Node's pool). */
-function concatOwned(chunks: Buffer[], length: number): Buffer {
-  const out = Buffer.allocUnsafeSlow(length);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
-}
-
-/** Per host: an optional requests-per-second cap and a circuit breaker. */
-class HostState {
-  #next = 0;
-  #interval: number;
-  #consecutiveFailures = 0;
-  #openUntil = 0;
-  trips = 0;
-  rateLimitStreak = 0;
-
-  constructor(maxRequestsPerSecond: number) {
-    this.#interval = maxRequestsPerSecond > 0 ? 1000 / maxRequestsPerSecond : 0;
-  }
-
-  async waitTurn(signal: AbortSignal): Promise<void> {
-    const now = Date.now();
-    if (this.#openUntil > now) await sleep(this.#openUntil - now, signal);
-    if (this.#interval === 0) return;
-    const at = Math.max(Date.now(), this.#next);
-    this.#next = at + this.#interval;
-    if (at > Date.now()) await sleep(at - Date.now(), signal);
-  }
-
-  succeeded(): void {
-    this.#consecutiveFailures = 0;
-    this.rateLimitStreak = 0;
-  }
-
-  /** Returns the pause in ms when this failure opens the breaker. */
-  failed(threshold: number, cooldownMs: number): number | undefined {
-    this.#consecutiveFailures++;
-    if (this.#consecutiveFailures < threshold) return undefined;
-    this.#consecutiveFailures = 0;
-    this.trips++;
-    const pause = cooldownMs * 2 ** (this.trips - 1);
-    this.#openUntil = Date.now() + pause;
-    return pause;
-  }
-}
-
-/** One pause shared by all workers: a 429 stops everyone, not just the worker that saw it. */
-class PauseGate {
-  #until = 0;
-
-  pauseFor(ms: number): number {
-    const until = Date.now() + ms;
-    const added = Math.max(0, until - Math.max(this.#until, Date.now()));
-    this.#until = Math.max(this.#until, until);
-    return added;
-  }
-
-  async wait(signal: AbortSignal): Promise<void> {
-    while (this.#until > Date.now() && !signal.aborted) await sleep(this.#until - Date.now(), signal);
   }
 }
 
@@ -583,33 +442,6 @@ function compareTiles(a: TileCoord, b: TileCoord): number {
 function sameTileset(a: Tileset, b: Tileset): boolean {
   const strip = ({ createdAt: _, ...rest }: Tileset) => JSON.stringify(rest);
   return strip(a) === strip(b);
-}
-
-function sha256(body: Uint8Array): string {
-  return createHash("sha256").update(body).digest("hex");
-}
-
-function header(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
-}
-
-function describeError(error: unknown): string {
-  const code = (error as { code?: string }).code;
-  switch (code) {
-    case "ECONNRESET":
-    case "UND_ERR_SOCKET":
-      return "connection reset";
-    case "ECONNREFUSED":
-      return "connection refused";
-    case "UND_ERR_HEADERS_TIMEOUT":
-    case "UND_ERR_BODY_TIMEOUT":
-    case "UND_ERR_CONNECT_TIMEOUT":
-      return "timed out";
-    case "UND_ERR_RES_CONTENT_LENGTH_MISMATCH":
-      return "truncated body";
-    default:
-      return code ?? (error as Error).message;
-  }
 }
 
 function definedOnly<T extends object>(value: T): Partial<T> {

@@ -1,3 +1,5 @@
+/** The digest the tileset records for a file; the same helper as `sha256OfFile` in @operator-tool/atomic-file. */
+export { sha256OfFile as sha256File } from "@operator-tool/atomic-file";
 export type {
   DownloadCounts,
   DownloaderLogger,
@@ -7,6 +9,7 @@ export type {
   FailedTile,
 } from "./download-tiles.js";
 export { downloadTiles } from "./download-tiles.js";
+export { TileDownloadError } from "./errors.js";
 export type { TileImageFormat } from "./image-check.js";
 export { detectImageFormat } from "./image-check.js";
 export type { Coverage, PlanTilesOptions, TilePlan, ZoomPlan } from "./plan-tiles.js";
@@ -17,7 +20,6 @@ export type { CachedTile, Tileset, TilesetEntry } from "./tile-cache.js";
 export {
   readTileset,
   scanTileCache,
-  sha256File,
   TILESET_SCHEMA,
   tileRelativePath,
   tilesetPathFor,

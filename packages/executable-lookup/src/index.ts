@@ -1,0 +1,2 @@
+export type { FindExecutableOptions } from "./find-executable.js";
+export { findExecutable } from "./find-executable.js";
