@@ -5,6 +5,7 @@ import type { Flight } from "@operator-tool/flights-api";
 import type { RemoteEngineReport } from "@operator-tool/remote-provisioner-invoker";
 import { checkCompanion, openCompanion } from "./companion.js";
 import type { CommandContext } from "./context.js";
+import type { LiveView, TileProgress } from "./live-view.js";
 import { type FlightSource, resolveFlight } from "./resolve-flight.js";
 import {
   downloadJobTiles,
@@ -22,6 +23,7 @@ export interface WiredSession extends CompanionSession {
 export async function cacheBuildDeps(
   ctx: CommandContext,
   input: { flight: FlightSource; tiles: TileSettings; retryAbsent: boolean },
+  view?: LiveView,
 ): Promise<CacheBuildDeps<Flight, TileJob, WiredSession, RemoteEngineReport>> {
   const [bringup, tileDownloader, { invokeProvisioner }] = await Promise.all([
     import("@operator-tool/companion-bringup"),
@@ -43,7 +45,16 @@ export async function cacheBuildDeps(
     resolveFlight: (run) => resolveFlight(ctx, input.flight, run),
     planTiles: (flight, run) => planFlightTiles(input.tiles, flight, run),
     summarizeTiles: (job) => summarizeTileJob(job),
-    downloadTiles: (job, run) => downloadJobTiles(ctx, job, { retryAbsent: input.retryAbsent }, run),
+    downloadTiles: (job, run) =>
+      downloadJobTiles(
+        ctx,
+        job,
+        {
+          retryAbsent: input.retryAbsent,
+          ...(view === undefined ? {} : { onProgress: (p: TileProgress) => view.tiles(p) }),
+        },
+        run,
+      ),
     async readTileset(job) {
       const tileset = await tileDownloader.readTileset(job.tilesetPath);
       return tileset?.tiles.map((t) => ({ path: t.path, bytes: t.bytes, sha256: t.sha256 }));
@@ -63,7 +74,12 @@ export async function cacheBuildDeps(
           return { checks: data.checks, notReady };
         },
         syncTiles: (sync) =>
-          bringup.syncTiles({ connection, remoteCommand: ctx.option("remoteCommand"), ...sync }),
+          bringup.syncTiles({
+            connection,
+            remoteCommand: ctx.option("remoteCommand"),
+            ...sync,
+            onProgress: (sent, total, bytesSent) => view?.sync("tile sync", { sent, total, bytesSent }),
+          }),
         close: () => connection.close(),
       };
     },
@@ -75,9 +91,16 @@ export async function cacheBuildDeps(
         redact: (text) => ctx.redactor.redact(text),
         logger: run.logger,
         signal: run.signal,
+        ...(view === undefined
+          ? {}
+          : {
+              onLine: (stream: "stdout" | "stderr", line: string) =>
+                stream === "stderr" && view.remoteLine(line),
+            }),
       });
       return result.report;
     },
     shellQuote: bringup.shellQuote,
+    ...(view === undefined ? {} : { onPhase: (phase, status) => view.phase(phase, status) }),
   };
 }

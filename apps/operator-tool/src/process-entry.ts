@@ -24,6 +24,7 @@ export async function runAsProcess(run: (args: string[], io: CliIo) => Promise<n
     stdout: (text) => process.stdout.write(text),
     stderr: (text) => process.stderr.write(text),
     stderrIsTTY: process.stderr.isTTY === true,
+    stderrColumns: () => process.stderr.columns ?? 100,
     signal: interrupted.signal,
   });
   // A pipe takes 64 KiB at once; the rest of a large result is queued. Exiting

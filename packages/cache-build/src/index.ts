@@ -15,6 +15,7 @@ export type {
 export { buildCache } from "./build-cache.js";
 export type { LockOwner, LockStatus } from "./build-lock.js";
 export { formatDuration, LockHeldError, readLockStatus, removeLock } from "./build-lock.js";
+export type { PhaseListener } from "./phase-runner.js";
 export type { Phase, PhaseTransition, RunState, RunStatus, RunSummary } from "./run-record.js";
 export { listRunIds, listRuns, readRunStatus } from "./run-record.js";
 export { checkStagingRoot } from "./staging-root.js";

@@ -9,6 +9,7 @@ import {
 } from "@operator-tool/errors";
 import type { CommandResult } from "../command-result.js";
 import type { CommandContext } from "../context.js";
+import { formatBytes } from "../units.js";
 
 export interface CompileEnginesCommandOptions {
   corpus?: string;
@@ -153,7 +154,7 @@ function renderReport(report: EngineReport, cacheRoot: string): string {
     r.outcome,
     r.reasons.join(",") || "-",
     r.compileDurationS === null ? "-" : `${r.compileDurationS.toFixed(1)} s`,
-    r.bytes === null ? "-" : `${(r.bytes / 1024 / 1024).toFixed(1)} MiB`,
+    r.bytes === null ? "-" : formatBytes(r.bytes),
   ]);
   const widths = header.map((cell, i) => Math.max(cell.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) =>

@@ -1,8 +1,7 @@
-import { readFileSync } from "node:fs";
-import { describe, expect, it } from "vitest";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeTempDir } from "@operator-tool/test-helpers";
+import { describe, expect, it } from "vitest";
 import { configFileSchema } from "./config-schema.js";
 import { loadConfig } from "./load-config.js";
 
