@@ -21,3 +21,6 @@ export { listRunIds, listRuns, readRunStatus } from "./run-record.js";
 export { checkStagingRoot } from "./staging-root.js";
 export type { TileDownloadOutcome, TilePlanFacts, TilePlanSummary, ZoomPlanSummary } from "./tile-work.js";
 export { summarizeTilePlan, tileDownloadFailure } from "./tile-work.js";
+
+/** The zod schema of `CacheBuildReport` (and of `tiles plan --json`), loaded only when asked for: zod is most of a start-up. */
+export const loadReportSchemas = () => import("./report-schema.js");

@@ -25,9 +25,10 @@ export interface CompileEnginesCommandOptions {
 }
 
 /**
- * The companion-side step. With `--json`, stdout is progress lines and then
- * the report as the last line (DESIGN.md), even when the run fails, so the
- * workstation always has something to parse.
+ * The companion-side step. With `--json`, stdout is one JSON document, the
+ * report, on one line (DESIGN.md), even when the run fails, so the
+ * workstation always has something to parse; progress is on stderr, as log
+ * records (docs/machine-output.md).
  */
 export async function compileEnginesCommand(
   ctx: CommandContext,
@@ -74,7 +75,6 @@ export async function compileEnginesCommand(
       onBuilderLine: (modelName, line) =>
         ctx.logger.debug({ model: modelName, builder: host?.backend }, line),
     });
-    if (ctx.json) for (const result of report.results) ctx.writeLine({ event: "model", ...result });
     for (const name of pruned) ctx.logger.info({ engine: name }, "pruned an engine built for another host");
     return {
       data: report,
