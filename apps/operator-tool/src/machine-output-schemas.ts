@@ -77,6 +77,97 @@ export async function machineOutputSchemas(): Promise<MachineOutputSchema[]> {
       description: "how the watched run ended (null: it stopped without a report)",
     });
 
+  const tile = { z: z.number().int(), x: z.number().int(), y: z.number().int() };
+  const tilesDownload = z
+    .strictObject({
+      outcome: z.enum(["complete", "incomplete", "aborted"]),
+      abortReason: z.string().optional(),
+      counts: z.strictObject({
+        planned: z.number().int(),
+        fetched: z.number().int(),
+        cached: z.number().int(),
+        absent: z.number().int(),
+        failed: z.number().int(),
+      }),
+      bytesFetched: z.number().int().nonnegative(),
+      requests: z.number().int().nonnegative(),
+      rateLimitedMs: z.number().nonnegative(),
+      durationMs: z.number().nonnegative(),
+      failedTiles: z.array(z.strictObject({ ...tile, error: z.string() })).describe("the first failures"),
+      absentTiles: z.array(z.strictObject(tile)),
+      tilesetPath: z.string().optional().describe("written only when the outcome is complete"),
+      tilesetWritten: z.boolean(),
+      flightId: z.string(),
+      provider: z.string(),
+      cacheDir: z.string(),
+    })
+    .meta({
+      title: "tiles download --json",
+      description: "what the download fetched, and what it could not",
+    });
+
+  const companionCheck = z
+    .strictObject({
+      host: z.string(),
+      hostKeyFingerprint: z.string(),
+      ready: z.boolean(),
+      checks: z.array(
+        z.strictObject({
+          name: z.string(),
+          ok: z.boolean(),
+          observed: z.string(),
+          fix: z.string().optional(),
+        }),
+      ),
+    })
+    .meta({ title: "companion check --json", description: "the readiness checks; exit 30 when one failed" });
+
+  const locksList = z
+    .strictObject({
+      stagingRoot: z.string(),
+      locks: z.array(
+        z.object({
+          path: z.string(),
+          owner: z
+            .object({
+              lockId: z.string(),
+              pid: z.number().int(),
+              hostname: z.string(),
+              user: z.string(),
+              command: z.string(),
+              flightId: z.string(),
+              runId: z.string(),
+              startedAt: z.string(),
+            })
+            .optional(),
+          liveness: z.enum(["alive", "dead", "unknown"]),
+          heldForMs: z.number().optional(),
+          stale: z.boolean(),
+        }),
+      ),
+    })
+    .meta({ title: "locks list --json", description: "the build lock on the staging root, if held" });
+
+  const runState = z.union([
+    z.strictObject({
+      kind: z.literal("finished"),
+      outcome: z.enum(["success", "no-op", "failure"]),
+      exitCode: z.number().int().optional(),
+    }),
+    z.strictObject({ kind: z.literal("running"), phase: z.string().optional() }),
+    z.strictObject({ kind: z.literal("stopped"), pid: z.number().int() }),
+    z.strictObject({ kind: z.literal("unrecorded") }),
+  ]);
+  const runsList = z
+    .strictObject({
+      runs: z.array(
+        z
+          .object({ runId: z.string(), state: runState })
+          .describe("the run's status.json as recorded (when there is one), and how it stands now"),
+      ),
+    })
+    .meta({ title: "runs list --json", description: "every recorded run, newest first" });
+
   return [
     {
       id: "cache-build-report",
@@ -86,6 +177,10 @@ export async function machineOutputSchemas(): Promise<MachineOutputSchema[]> {
     { id: "engine-report", commands: ["compile-engines --json"], schema: remoteEngineReportSchema },
     { id: "tile-plan", commands: ["tiles plan --json"], schema: tilePlanSummarySchema },
     { id: "flights-show", commands: ["flights show --json"], schema: flightsShow },
+    { id: "tiles-download", commands: ["tiles download --json"], schema: tilesDownload },
+    { id: "companion-check", commands: ["companion check --json"], schema: companionCheck },
+    { id: "locks-list", commands: ["locks list --json"], schema: locksList },
+    { id: "runs-list", commands: ["runs list --json"], schema: runsList },
     {
       id: "runs-watch-event",
       commands: ["runs watch --json"],

@@ -25,6 +25,10 @@ const DOCUMENTS: Record<string, string> = {
   "compile-engines": "engine-report",
   "tiles plan": "tile-plan",
   "flights show": "flights-show",
+  "tiles download": "tiles-download",
+  "companion check": "companion-check",
+  "locks list": "locks-list",
+  "runs list": "runs-list",
 };
 
 /**
@@ -37,8 +41,9 @@ export function jsonDocumentsOf(
   stdout: string,
 ): Array<{ id: string; value: unknown }> {
   if (!args.includes("--json") || args.includes("--help") || stdout.trim() === "") return [];
-  const command =
-    args[0] === "runs" || args[0] === "tiles" || args[0] === "flights" ? args.slice(0, 2).join(" ") : args[0];
+  const command = ["runs", "tiles", "flights", "companion", "locks"].includes(args[0] ?? "")
+    ? args.slice(0, 2).join(" ")
+    : args[0];
   const lines = stdout.trimEnd().split("\n");
   const parse = (line: string): unknown => {
     try {
