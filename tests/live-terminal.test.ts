@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CLI_PATH, fakeRemote, startWorld, type World, waitFor } from "@operator-tool/test-helpers";
+import { API_KEY, CLI_PATH, fakeRemote, startWorld, type World, waitFor } from "@operator-tool/test-helpers";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 
 /**
@@ -75,7 +75,10 @@ function startInTmux(name: string, extraEnv: Record<string, string> = {}) {
     `remote-${name}`,
     [
       `printf '%s\\n' '${record("dinov2_vpr: building (no-engine)", { phase: "started", elapsedS: 0, builder: "trtexec" })}' >&2`,
-      `printf '%s\\n' '${record("[I] [TRT] Compiler backend is used during engine build.", { phase: "building", elapsedS: 3 })}' >&2`,
+      `printf '%s\\n' '${record(`[I] [TRT] Compiler backend is used during engine build. key=${API_KEY}`, {
+        phase: "building",
+        elapsedS: 3,
+      })}' >&2`,
       `while [ ! -e '${gate}' ]; do sleep 0.05; done`,
       `exec ${process.execPath} ${CLI_PATH} "$@"`,
     ].join("; "),
@@ -120,7 +123,10 @@ describe("build-cache on a terminal", () => {
     });
     let screen = look();
     expect(screen).toMatch(/» remote-provision {2}\d+:\d\d/);
-    expect(screen).toMatch(/^ {2}last line {4}\[I\] \[TRT\] Compiler backend is used/m);
+    // The last remote line, redacted.
+    expect(screen).toMatch(
+      /^ {2}last line {4}\[I\] \[TRT\] Compiler backend is used during engine build\. key=<redacted>$/m,
+    );
     // The elapsed time ticks while the remote is silent.
     const elapsed = /» remote-provision {2}(\d+:\d\d)/.exec(screen)![1];
     await waitFor(
@@ -144,6 +150,7 @@ describe("build-cache on a terminal", () => {
 
     // Every live frame, from the raw bytes: tiles with count, bytes, rate and ETA; the tile sync.
     const raw = run.raw();
+    expect(raw).not.toContain(API_KEY);
     expect(raw).toMatch(/» tile-download {2}\d+:\d\d/);
     expect(raw).toMatch(
       /^ {2}tiles {8}\[[#-]{20}\] {2}\d+\/\d+ fetched \(\d+\/\d+ incl\. cached\) {2}[\d.]+ (B|KiB|MiB) {2}[\d.]+ (B|KiB|MiB)\/s {2}\d+ tiles\/s {2}ETA (\d+:\d\d|--:--)/m,

@@ -52,6 +52,7 @@ export class LiveView {
   #lastDraw = 0;
   #lastLog = Date.now();
   #ticker: ReturnType<typeof setInterval> | undefined;
+  #stopped = false;
 
   constructor(
     private readonly terminal: Terminal,
@@ -66,6 +67,7 @@ export class LiveView {
 
   /** Stops drawing and removes the live area: the summary prints where it was. */
   stop(): void {
+    this.#stopped = true;
     if (this.#ticker !== undefined) clearInterval(this.#ticker);
     this.#ticker = undefined;
     this.terminal.clear();
@@ -173,7 +175,7 @@ export class LiveView {
   }
 
   #draw(force: boolean): void {
-    if (!this.terminal.live) return;
+    if (!this.terminal.live || this.#stopped) return;
     const now = this.now();
     if (!force && now - this.#lastDraw < REDRAW_MIN_MS) return;
     this.#lastDraw = now;

@@ -34,6 +34,8 @@ export async function buildCacheCommand(
   const { buildCache } = await import("@operator-tool/cache-build");
   const view = new LiveView(ctx.terminal, ctx.logger);
   view.start();
+  // Ctrl-C: the area goes first, so "stopping…" and what follows print on a clean screen.
+  ctx.signal.addEventListener("abort", () => view.stop(), { once: true });
   let run: CacheBuildRun;
   try {
     run = await buildCache(
