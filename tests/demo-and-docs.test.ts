@@ -34,7 +34,16 @@ describe("operator-tool demo", () => {
     expect(run.stdout).toMatch(/tile sync {3}0 sent/);
     expect(run.stdout).toMatch(/models {6}0 sent, 3 already on the companion/);
     expect(run.stdout).toMatch(/engines {5}dinov2_vpr reused, lightglue reused/);
-    expect(run.stdout).toContain("staging/runs/<run-id>/");
+    // It explains what it built, and what a real companion would build instead.
+    expect(run.stdout).toMatch(/a real companion \(a Jetson\) builds TensorRT engines with trtexec/);
+    expect(run.stdout).toMatch(
+      /built with {2}onnxruntime [\d.]+ on this CPU \(\w+\); a Jetson would build TensorRT engines/,
+    );
+    // It does not list a directory it is about to delete; it says how to keep it.
+    expect(run.stdout).toContain(
+      "(removed at the end; `operator-tool demo --keep` keeps it up to look around)",
+    );
+    expect(run.stdout).not.toContain("staging/runs/<run-id>/");
     expect(run.stdout).toMatch(/demo finished: first run success, second run no-op; cleaned up/);
     expect(existsSync(dir!)).toBe(false);
     const ports = portsIn(run.stdout);
@@ -88,6 +97,10 @@ describe("the docs' runnable examples, against the demo environment", () => {
       await waitFor(() => out.includes("\nready") || demo.exitCode !== null, 180_000, "the demo to be ready");
       const dir = /demo environment in (\S+)/.exec(out)?.[1];
       expect(dir, out).toBeDefined();
+      // Kept: it says so, and lists what is where.
+      expect(out).toContain(`demo environment in ${dir} (kept until Ctrl-C)`);
+      expect(out).toContain(`where things are (under ${dir}, kept until Ctrl-C):`);
+      expect(out).toContain("staging/runs/<run-id>/");
       for (const example of examples) {
         const run = await runOperatorTool(example.args, { cwd: dir!, timeoutMs: 60_000 });
         expect(run.exitCode, `${example.file}: operator-tool ${example.args.join(" ")}\n${run.stderr}`).toBe(

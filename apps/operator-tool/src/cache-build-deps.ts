@@ -1,11 +1,13 @@
 import { stat } from "node:fs/promises";
 import type { CacheBuildDeps, CompanionSession } from "@operator-tool/cache-build";
 import type { CompanionConnection } from "@operator-tool/companion-bringup";
+import type { PushProgress } from "@operator-tool/companion-installer";
 import type { Flight } from "@operator-tool/flights-api";
 import type { RemoteEngineReport } from "@operator-tool/remote-provisioner-invoker";
 import { checkCompanion, openCompanion } from "./companion.js";
 import { companionSources } from "./companion-sources.js";
 import type { CommandContext } from "./context.js";
+import type { LiveView, TileProgress } from "./live-view.js";
 import { type FlightSource, resolveFlight } from "./resolve-flight.js";
 import {
   downloadJobTiles,
@@ -24,6 +26,7 @@ export interface WiredSession extends CompanionSession {
 export async function cacheBuildDeps(
   ctx: CommandContext,
   input: { flight: FlightSource; tiles: TileSettings; retryAbsent: boolean },
+  view?: LiveView,
 ): Promise<CacheBuildDeps<Flight, TileJob, WiredSession, RemoteEngineReport>> {
   const [bringup, tileDownloader, { invokeProvisioner }] = await Promise.all([
     import("@operator-tool/companion-bringup"),
@@ -33,6 +36,18 @@ export async function cacheBuildDeps(
   const secrets = Object.fromEntries(
     Object.entries(ctx.secrets).filter((entry): entry is [string, string] => entry[1] !== undefined),
   );
+  /** A push's files as a live-view row (sent / to send, bytes), and each file to the log. */
+  const pushProgress = (row: string, log: (progress: PushProgress) => void) => {
+    let sent = 0;
+    let bytesSent = 0;
+    return (progress: PushProgress) => {
+      log(progress);
+      if (progress.event !== "sent") return;
+      sent++;
+      bytesSent += progress.bytes;
+      view?.sync(row, { sent, total: progress.toSend, bytesSent });
+    };
+  };
   return {
     signal: ctx.signal,
     logger: ctx.logger,
@@ -45,7 +60,16 @@ export async function cacheBuildDeps(
     resolveFlight: (run) => resolveFlight(ctx, input.flight, run),
     planTiles: (flight, run) => planFlightTiles(input.tiles, flight, run),
     summarizeTiles: (job) => summarizeTileJob(job),
-    downloadTiles: (job, run) => downloadJobTiles(ctx, job, { retryAbsent: input.retryAbsent }, run),
+    downloadTiles: (job, run) =>
+      downloadJobTiles(
+        ctx,
+        job,
+        {
+          retryAbsent: input.retryAbsent,
+          ...(view === undefined ? {} : { onProgress: (p: TileProgress) => view.tiles(p) }),
+        },
+        run,
+      ),
     async readTileset(job) {
       const tileset = await tileDownloader.readTileset(job.tilesetPath);
       return tileset?.tiles.map((t) => ({ path: t.path, bytes: t.bytes, sha256: t.sha256 }));
@@ -79,8 +103,9 @@ export async function cacheBuildDeps(
             stagingRoot: ctx.option("stagingRoot"),
             ...companionSources(),
             signal,
-            onProgress: (progress) =>
+            onProgress: pushProgress("install", (progress) =>
               run.logger.debug(progress, `install: ${progress.event} ${progress.path}`),
+            ),
           });
           // An explicit --remote-command still wins; else the remote phases run the installed wrapper.
           if (ctx.option("remoteCommand") === undefined) remoteCommand = result.wrapper;
@@ -99,8 +124,9 @@ export async function cacheBuildDeps(
             corpusPath,
             companionCacheRoot: ctx.option("companionCacheRoot"),
             signal,
-            onProgress: (progress) =>
+            onProgress: pushProgress("model sync", (progress) =>
               run.logger.debug(progress, `models: ${progress.event} ${progress.path}`),
+            ),
           });
           return {
             remoteCorpus: result.remoteCorpusPath,
@@ -109,7 +135,13 @@ export async function cacheBuildDeps(
             bytesSent: result.transfer.bytesSent,
           };
         },
-        syncTiles: (sync) => bringup.syncTiles({ connection, remoteCommand, ...sync }),
+        syncTiles: (sync) =>
+          bringup.syncTiles({
+            connection,
+            remoteCommand,
+            ...sync,
+            onProgress: (sent, total, bytesSent) => view?.sync("tile sync", { sent, total, bytesSent }),
+          }),
         close: () => connection.close(),
       };
     },
@@ -121,9 +153,16 @@ export async function cacheBuildDeps(
         redact: (text) => ctx.redactor.redact(text),
         logger: run.logger,
         signal: run.signal,
+        ...(view === undefined
+          ? {}
+          : {
+              onLine: (stream: "stdout" | "stderr", line: string) =>
+                stream === "stderr" && view.remoteLine(line),
+            }),
       });
       return result.report;
     },
     shellQuote: bringup.shellQuote,
+    ...(view === undefined ? {} : { onPhase: (phase, status) => view.phase(phase, status) }),
   };
 }

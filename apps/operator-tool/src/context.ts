@@ -12,6 +12,7 @@ import {
 import type { ConfigFile } from "./config/config-schema.js";
 import { type LoadedConfig, loadConfig } from "./config/load-config.js";
 import type { CliRuntime } from "./runtime.js";
+import { Terminal } from "./terminal.js";
 
 /** Where a CLI call reads and writes: the process's, or a test's. */
 export interface CliIo {
@@ -19,6 +20,8 @@ export interface CliIo {
   stderr: (text: string) => void;
   /** Whether stderr is a terminal: live progress bars, pretty logs. */
   stderrIsTTY?: boolean;
+  /** The terminal's width, read at each redraw (it may be resized). */
+  stderrColumns?: () => number;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
   /** SIGINT/SIGTERM, or a test's own cancellation. */
@@ -55,9 +58,11 @@ export interface CommandContext {
   setLogPath(path: string): void;
   /** Text on stdout, redacted, as it happens (ahead of the result). */
   out(text: string): void;
-  /** Text on stderr, redacted (progress bars). */
+  /** Text on stderr, redacted. */
   err(text: string): void;
   stderrIsTTY: boolean;
+  /** stderr's log records and, on a live terminal, the live area below them. */
+  terminal: Terminal;
   /** Flag value if given, else the config file's, else the built-in default. */
   option<K extends keyof OptionValues>(key: K): OptionValues[K];
   /** A logger like `logger` that also writes every record (debug and up) to a JSON-lines file. */
@@ -151,7 +156,21 @@ export async function createContext(
   const logLevel = raw.logLevel ?? config.values.logLevel ?? "info";
   const stderrIsTTY = io.stderrIsTTY === true;
   const logFormat = raw.logFormat ?? config.values.logFormat ?? (stderrIsTTY ? "pretty" : "json");
-  const logger = await createLogger({ level: logLevel, format: logFormat, redactor });
+  // A live area only on a terminal a person watches: not in CI, not under --json (a script reads it).
+  const ci = env.CI === "true" || env.CI === "1";
+  const live = stderrIsTTY && raw.json !== true && !ci;
+  // Colour only for a person at a terminal: CI logs keep no escape codes.
+  const colorize = stderrIsTTY && !ci;
+  const terminal = new Terminal((text) => io.stderr(redactor.redact(text)), live, io.stderrColumns);
+  // Log records go through the terminal when it may hold a live area, so they print above it.
+  const write = live ? (text: string) => terminal.log(text) : undefined;
+  const logger = await createLogger({
+    level: logLevel,
+    format: logFormat,
+    redactor,
+    colorize,
+    ...(write === undefined ? {} : { write }),
+  });
   if (raw.apiKey !== undefined) {
     logger.warn(
       "--api-key is visible to every user of this machine (ps, shell history); prefer OPERATOR_TOOL_API_KEY or --api-key-file",
@@ -177,8 +196,16 @@ export async function createContext(
     stderrIsTTY,
     option,
     requireOption,
+    terminal,
     loggerWithFile: (path) =>
-      createLogger({ level: logLevel, format: logFormat, redactor, files: [{ path, level: "debug" }] }),
+      createLogger({
+        level: logLevel,
+        format: logFormat,
+        redactor,
+        files: [{ path, level: "debug" }],
+        colorize,
+        ...(write === undefined ? {} : { write }),
+      }),
     writeLine: (value) => io.stdout(`${JSON.stringify(redactor.redactValue(value))}\n`),
   };
 }

@@ -14,8 +14,9 @@ export async function runAsProcess(run: (args: string[], io: CliIo) => Promise<n
   const interrupted = new AbortController();
   const onSignal = (name: NodeJS.Signals) => {
     if (interrupted.signal.aborted) process.exit(EXIT_CODES.INTERRUPTED); // a second Ctrl-C means now
-    process.stderr.write(`\noperator-tool: ${name} received, stopping…\n`);
+    // Abort first: a live view clears its area on abort, so this line is not drawn inside it.
     interrupted.abort(new InterruptedError(name));
+    process.stderr.write(`\noperator-tool: ${name} received, stopping…\n`);
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
@@ -24,6 +25,7 @@ export async function runAsProcess(run: (args: string[], io: CliIo) => Promise<n
     stdout: (text) => process.stdout.write(text),
     stderr: (text) => process.stderr.write(text),
     stderrIsTTY: process.stderr.isTTY === true,
+    stderrColumns: () => process.stderr.columns ?? 100,
     signal: interrupted.signal,
   });
   // A pipe takes 64 KiB at once; the rest of a large result is queued. Exiting

@@ -23,6 +23,15 @@ export interface ProgramIo {
   cli: CliIo;
 }
 
+/** commander's "error: unknown option '--zom'\n(Did you mean --zoom?)" as one line with what to do. */
+export function usageErrorLine(text: string): string {
+  const [first = "", ...rest] = text.trim().split("\n");
+  const suggestion = rest
+    .map((line) => /^\(Did you mean (.+)\?\)$/.exec(line.trim())?.[1])
+    .find((s) => s !== undefined);
+  return `${first}${suggestion === undefined ? "" : ` (did you mean ${suggestion}?)`} — run \`operator-tool --help\`, or add --help after a command, for usage`;
+}
+
 /** The root command: version, help, and the output options every command takes. */
 export function rootCommand(io: ProgramIo, description: string): Command {
   return new Command("operator-tool")
@@ -30,7 +39,12 @@ export function rootCommand(io: ProgramIo, description: string): Command {
     .version(toolVersion(), "-V, --version", "print the version")
     .helpOption("-h, --help", "show help for a command")
     .exitOverride()
-    .configureOutput({ writeOut: io.writeOut, writeErr: io.writeErr })
+    .configureOutput({
+      writeOut: io.writeOut,
+      writeErr: io.writeErr,
+      // One line, like every other error: what is wrong (and the likely flag), then what to do.
+      outputError: (text, write) => write(`${usageErrorLine(text)}\n`),
+    })
     .showSuggestionAfterError(true)
     .configureHelp({ showGlobalOptions: true, sortSubcommands: true })
     .addOption(

@@ -49,7 +49,9 @@ describe("runCli in process", () => {
       controller.abort(new InterruptedError("the test"));
       const interrupted = await hanging;
       expect(interrupted.exitCode).toBe(EXIT_CODES.INTERRUPTED);
-      expect(interrupted.stderr).toBe("error: interrupted by the test\n");
+      expect(interrupted.stderr).toBe(
+        "error: interrupted by the test — re-run the same command to finish: what was done is kept, and the lock was released\n",
+      );
     } finally {
       await api.close();
     }

@@ -55,7 +55,7 @@ export async function runProgram(
     await program.parseAsync(args, { from: "user" });
     return exitCode;
   } catch (error) {
-    if (error instanceof CommanderError) return commanderExit(error, io);
+    if (error instanceof CommanderError) return commanderExit(error);
     const failure = describeFailure(error, { signal: runtime.signal });
     print(failure);
     if (json && !failure.internal) {
@@ -66,11 +66,9 @@ export async function runProgram(
   }
 }
 
-function commanderExit(error: CommanderError, io: CliIo): number {
+function commanderExit(error: CommanderError): number {
   if (error.code === "commander.helpDisplayed" || error.code === "commander.version")
     return EXIT_CODES.SUCCESS;
-  // Commander has already printed its one-line reason; add where to look.
-  if (error.code !== "commander.help")
-    io.stderr("(run `operator-tool --help`, or add --help after a command, for usage)\n");
+  // Commander has already printed its one line: the reason and where to look.
   return EXIT_CODES.USAGE;
 }

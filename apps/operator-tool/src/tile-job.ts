@@ -5,6 +5,7 @@ import type { Flight, FlightBounds } from "@operator-tool/flights-api";
 import type { DownloadResult, TilePlan, TileProvider } from "@operator-tool/tile-downloader";
 import { ZOOM_RANGE_PATTERN } from "./config/zoom-range.js";
 import type { CommandContext, RunScope } from "./context.js";
+import type { TileProgress } from "./live-view.js";
 import { createProgressReporter } from "./progress.js";
 import { userAgent } from "./version.js";
 
@@ -121,11 +122,13 @@ export interface TileDownloadData extends DownloadResult {
 export async function downloadJobTiles(
   ctx: CommandContext,
   job: TileJob,
-  options: { retryAbsent: boolean },
+  options: { retryAbsent: boolean; onProgress?: (progress: TileProgress) => void },
   run: RunScope = ctx,
 ): Promise<TileDownloadData> {
   const { downloadTiles } = await import("@operator-tool/tile-downloader");
-  const progress = createProgressReporter(ctx, "tiles", run.logger);
+  // build-cache draws tiles in its own view; `tiles download` alone gets one of its own.
+  const own = options.onProgress === undefined ? createProgressReporter(ctx, run.logger) : undefined;
+  const onProgress = options.onProgress ?? ((p: TileProgress) => own?.update(p));
   try {
     const result = await downloadTiles({
       tiles: job.plan.zooms.flatMap((zp) => zp.tiles),
@@ -145,11 +148,11 @@ export async function downloadJobTiles(
       retryAbsent: options.retryAbsent,
       signal: run.signal,
       logger: run.logger,
-      onProgress: (p) => progress.update(p),
+      onProgress,
     });
     return { ...result, flightId: job.flight.id, provider: job.provider.id, cacheDir: job.providerCacheDir };
   } finally {
-    progress.finish();
+    own?.finish();
   }
 }
 

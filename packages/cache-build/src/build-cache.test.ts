@@ -5,13 +5,22 @@ import { makeTempDir } from "@operator-tool/test-helpers";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   type BuildLogger,
-  buildCache,
+  buildCache as buildCacheUnchecked,
   type CacheBuildDeps,
   type CacheBuildOptions,
   type CompanionSession,
   compileEnginesCommand,
 } from "./build-cache.js";
+import { cacheBuildReportSchema } from "./report-schema.js";
 import { listRuns } from "./run-record.js";
+
+/** Every report these tests see is also checked against the published schema (docs/schemas/). */
+const buildCache: typeof buildCacheUnchecked = async (options, deps) => {
+  const run = await buildCacheUnchecked(options, deps);
+  const parsed = cacheBuildReportSchema.safeParse(JSON.parse(JSON.stringify(run.report)));
+  if (!parsed.success) throw new Error(`report does not match its schema: ${parsed.error.message}`);
+  return run;
+};
 
 /**
  * The pipeline's own decisions, with each phase a plain function: which phase

@@ -8,7 +8,7 @@ import {
   type OperatorToolErrorOptions,
 } from "@operator-tool/errors";
 import { acquireBuildLock, type HeldLock } from "./build-lock.js";
-import { PhaseRunner } from "./phase-runner.js";
+import { type PhaseListener, PhaseRunner } from "./phase-runner.js";
 import { newRunId, type Phase, RunRecord } from "./run-record.js";
 import { checkStagingRoot, removeStaleStagingTempFiles } from "./staging-root.js";
 import { type TileDownloadOutcome, type TilePlanSummary, tileDownloadFailure } from "./tile-work.js";
@@ -185,6 +185,8 @@ export interface CacheBuildDeps<
   connectCompanion(run: RunContext): Promise<S>;
   provisionEngines(session: S, command: string, run: RunContext): Promise<R>;
   shellQuote(text: string): string;
+  /** Each phase as it starts and ends: the app's live view. */
+  onPhase?: PhaseListener;
 }
 
 /** The downloaded tileset is gone before it could be synced (removed by hand mid-run). */
@@ -276,7 +278,7 @@ export async function buildCache<
     remote: null,
     logPath: record?.status.logPath ?? null,
   };
-  const phases = new PhaseRunner(record, logger, signal, runId);
+  const phases = new PhaseRunner(record, logger, signal, runId, deps.onPhase);
 
   let lock: HeldLock | undefined;
   let session: S | undefined;

@@ -15,8 +15,12 @@ export type {
 export { buildCache } from "./build-cache.js";
 export type { LockOwner, LockStatus } from "./build-lock.js";
 export { formatDuration, LockHeldError, readLockStatus, removeLock } from "./build-lock.js";
+export type { PhaseListener } from "./phase-runner.js";
 export type { Phase, PhaseTransition, RunState, RunStatus, RunSummary } from "./run-record.js";
 export { listRunIds, listRuns, readRunStatus } from "./run-record.js";
 export { checkStagingRoot } from "./staging-root.js";
 export type { TileDownloadOutcome, TilePlanFacts, TilePlanSummary, ZoomPlanSummary } from "./tile-work.js";
 export { summarizeTilePlan, tileDownloadFailure } from "./tile-work.js";
+
+/** The zod schema of `CacheBuildReport` (and of `tiles plan --json`), loaded only when asked for: zod is most of a start-up. */
+export const loadReportSchemas = () => import("./report-schema.js");

@@ -5,6 +5,9 @@ export interface PhaseTiming {
   durationMs: number;
 }
 
+/** A phase starting or ending, for a live view of the run. */
+export type PhaseListener = (phase: Phase, status: "running" | PhaseTiming["status"]) => void;
+
 export interface PhaseLogger {
   info(fields: object, message: string): void;
 }
@@ -22,6 +25,7 @@ export class PhaseRunner {
     private readonly logger: PhaseLogger,
     private readonly signal: AbortSignal,
     private readonly runId: string | null,
+    private readonly onPhase: PhaseListener = () => undefined,
   ) {}
 
   async run<T>(name: Phase, work: () => Promise<T>): Promise<T> {
@@ -29,6 +33,7 @@ export class PhaseRunner {
     this.signal.throwIfAborted();
     await this.record?.begin(name);
     this.logger.info({ phase: name, runId: this.runId }, `phase ${name}`);
+    this.onPhase(name, "running");
     const started = performance.now();
     let status: PhaseTiming["status"] = "failed";
     try {
@@ -38,6 +43,7 @@ export class PhaseRunner {
     } finally {
       const durationMs = performance.now() - started;
       this.timings[name] = { status, durationMs: Math.round(durationMs) };
+      this.onPhase(name, status);
       await this.record?.end(name, status, durationMs);
     }
   }

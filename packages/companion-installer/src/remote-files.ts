@@ -20,6 +20,8 @@ export interface PushProgress {
   event: "sent" | "linked";
   path: string;
   bytes: number;
+  /** Files of this push that cross the link (sent, not linked): a progress bar's total. */
+  toSend: number;
 }
 
 export interface PushResult {
@@ -150,7 +152,12 @@ export async function pushFiles(options: PushFilesOptions): Promise<PushResult> 
       throw options.fail(`copying files already on the companion failed: ${lastLine(outcome.stderr)}`);
     for (const { file } of toLink) {
       result.linked++;
-      await options.onProgress?.({ event: "linked", path: file.path, bytes: file.bytes });
+      await options.onProgress?.({
+        event: "linked",
+        path: file.path,
+        bytes: file.bytes,
+        toSend: toSend.length,
+      });
     }
   }
   let next = 0;
@@ -162,7 +169,12 @@ export async function pushFiles(options: PushFilesOptions): Promise<PushResult> 
       await pushOneFile(connection, remoteDir, file, options.fail, options.signal);
       result.sent++;
       result.bytesSent += file.bytes;
-      await options.onProgress?.({ event: "sent", path: file.path, bytes: file.bytes });
+      await options.onProgress?.({
+        event: "sent",
+        path: file.path,
+        bytes: file.bytes,
+        toSend: toSend.length,
+      });
     }
   };
   await Promise.all(Array.from({ length: Math.min(PARALLEL_FILES, toSend.length) }, worker));

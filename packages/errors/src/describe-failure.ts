@@ -1,4 +1,11 @@
-import { type ErrorCode, EXIT_CODES, type ExitCode, exitCodeFor, isErrorCode } from "./exit-codes.js";
+import {
+  type ErrorCode,
+  EXIT_CODE_ACTIONS,
+  EXIT_CODES,
+  type ExitCode,
+  exitCodeFor,
+  isErrorCode,
+} from "./exit-codes.js";
 import { isOperatorToolError } from "./operator-tool-error.js";
 import { pathUnusableErrorFrom } from "./path-unusable.js";
 
@@ -12,7 +19,7 @@ export interface FailureDescription {
   /** The whole message; it may span lines (a readiness table, a remote's last output). */
   message: string;
   hint: string | undefined;
-  /** One line for stderr: the message's first line, then ` — hint`. */
+  /** One line for stderr: the message's first line, then ` — ` and what to do (the hint, else the exit status's action). */
   line: string;
   /** True when nothing recognised it: the boundary adds the stack and where the log is. */
   internal: boolean;
@@ -40,13 +47,15 @@ export function describeFailure(error: unknown, options: DescribeFailureOptions 
   if (recognised !== undefined && isErrorCode(recognised.code)) {
     const message = recognised.message;
     const hint = recognised.hint ?? undefined;
+    const exitCode = exitCodeFor(recognised.code);
     return {
       code: recognised.code,
-      exitCode: exitCodeFor(recognised.code),
+      exitCode,
       className: recognised.name,
       message,
       hint,
-      line: oneLine(message, hint),
+      // Every error line says what to do: the error's own hint, else its exit status's.
+      line: oneLine(message, hint ?? EXIT_CODE_ACTIONS[exitCode]),
       internal: false,
       error: recognised,
     };

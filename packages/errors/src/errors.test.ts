@@ -64,7 +64,7 @@ describe("describeFailure", () => {
     expect(described).toMatchObject({
       code: "INTERRUPTED",
       exitCode: EXIT_CODES.INTERRUPTED,
-      line: "interrupted by SIGINT",
+      line: "interrupted by SIGINT — re-run the same command to finish: what was done is kept, and the lock was released",
     });
   });
 

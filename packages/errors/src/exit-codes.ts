@@ -55,6 +55,34 @@ export const EXIT_CODE_MEANINGS: Readonly<Record<ExitCode, string>> = {
 };
 
 /**
+ * What to do about each exit status (docs/exit-codes.md's third column): the
+ * "— what to do" of an error line whose error carries no hint of its own.
+ */
+export const EXIT_CODE_ACTIONS: Readonly<Record<ExitCode, string>> = {
+  0: "—",
+  1: "report it with the printed stack and the log path",
+  2: "the message names the flag, config field or path and the fix; `--help` shows usage",
+  20: "re-run: finished tiles are kept; `--json` lists the failed tiles",
+  21: "read the streamed remote output in the log",
+  22: "check `--remote-command` runs a compatible operator-tool",
+  30: "check host, port, user, key; the table names the failed check",
+  31: "verify the fingerprint; `--accept-new-host-key` for a first connection",
+  40: "re-run: the sync resumes",
+  50: "wait, or `operator-tool locks list`",
+  60: "the message carries trtexec's last lines",
+  61: "fix the corpus entry named",
+  62: "pass `--sm`, `--jetpack`, `--tensorrt`",
+  70: "each host's own code and error are in the report",
+  90: "check `--flight-id` and `--flights-api-url`",
+  91: "set `OPERATOR_TOOL_FLIGHTS_API_TOKEN` or `--flights-api-token-file`",
+  92: "check the network; `--flights-api-timeout`",
+  93: "the message names the field; report it to the API owners",
+  94: "check `--flight-file`",
+  95: "the message names the line or field",
+  130: "re-run; work already done is kept",
+};
+
+/**
  * Every error code any package throws, and the exit status it means. The
  * `code` of an error is public (`--json` prints it, scripts match on it).
  */

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { ERROR_CODES, EXIT_CODE_MEANINGS, isErrorCode } from "./exit-codes.js";
+import { ERROR_CODES, EXIT_CODE_ACTIONS, EXIT_CODE_MEANINGS, isErrorCode } from "./exit-codes.js";
 
 const REPO = fileURLToPath(new URL("../../../", import.meta.url));
 
@@ -42,6 +42,13 @@ describe("the one exit-code table", () => {
     expect(rows).toEqual(
       Object.entries(EXIT_CODE_MEANINGS).map(([code, meaning]) => [Number(code), meaning]),
     );
+  });
+
+  it("docs/exit-codes.md's what-to-do column is the one the error lines use", () => {
+    const rows = [...section(doc, "exit-codes").matchAll(/^\|\s*(\d+)\s*\|\s*.+?\s*\|\s*(.+?)\s*\|$/gm)].map(
+      (m) => [Number(m[1]), m[2]],
+    );
+    expect(rows).toEqual(Object.entries(EXIT_CODE_ACTIONS).map(([code, action]) => [Number(code), action]));
   });
 
   it("docs/exit-codes.md lists exactly its error codes", () => {

@@ -48,6 +48,9 @@ export class InterruptedError extends OperatorToolError {
     readonly reason: string,
     options?: OperatorToolErrorOptions,
   ) {
-    super("INTERRUPTED", `interrupted by ${reason}`, options);
+    super("INTERRUPTED", `interrupted by ${reason}`, {
+      hint: "re-run the same command to finish: what was done is kept, and the lock was released",
+      ...options,
+    });
   }
 }

@@ -20,6 +20,11 @@ export interface LoggerOptions {
   files?: LogFileTarget[];
   /** Colour in pretty mode; defaults to whether the fd is a TTY. */
   colorize?: boolean;
+  /**
+   * Where console records go instead of `fd`, already formatted and redacted,
+   * one call per record: a live terminal view prints them above its area.
+   */
+  write?: (text: string) => void;
 }
 
 const LEVEL_ORDER: LogLevel[] = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
@@ -32,7 +37,7 @@ export async function createLogger(options: LoggerOptions): Promise<Logger> {
   const fd = options.fd ?? 2;
   const streams: StreamEntry[] = [];
   if (options.level !== "silent") {
-    streams.push({ level: options.level, stream: await consoleStream(options.format, fd, options.colorize) });
+    streams.push({ level: options.level, stream: await consoleStream(options, fd) });
   }
   for (const file of options.files ?? []) {
     if (file.level === "silent") continue;
@@ -59,14 +64,23 @@ export async function createLogger(options: LoggerOptions): Promise<Logger> {
   );
 }
 
-async function consoleStream(format: LogFormat, fd: number, colorize?: boolean): Promise<DestinationStream> {
-  if (format === "json") return destination({ dest: fd, sync: true });
-  const { build: pretty } = await import("pino-pretty");
-  return pretty({
-    destination: fd,
-    sync: true,
-    colorize: colorize ?? process.stderr.isTTY === true,
+async function consoleStream(options: LoggerOptions, fd: number): Promise<DestinationStream> {
+  const write = options.write;
+  if (options.format === "json")
+    return write === undefined ? destination({ dest: fd, sync: true }) : { write: (line) => write(line) };
+  const prettyOptions = {
+    colorize: options.colorize ?? process.stderr.isTTY === true,
     translateTime: "SYS:HH:MM:ss",
     ignore: "pid,hostname",
-  });
+    // One line per record, its fields inline after the message: a record never
+    // spreads over lines of its own, and a live view above which it prints stays whole.
+    singleLine: true,
+  };
+  if (write === undefined) {
+    const { build: pretty } = await import("pino-pretty");
+    return pretty({ ...prettyOptions, destination: fd, sync: true });
+  }
+  const { prettyFactory } = await import("pino-pretty");
+  const prettify = prettyFactory(prettyOptions);
+  return { write: (line) => write(prettify(line)) };
 }

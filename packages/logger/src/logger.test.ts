@@ -71,4 +71,25 @@ describe("createLogger", () => {
       for (const line of fileText.trim().split("\n")) expect(() => JSON.parse(line)).not.toThrow();
     },
   );
+
+  it("pretty records are one line each, their fields inline; JSON records are unchanged", async () => {
+    const written: Record<"pretty" | "json", string[]> = { pretty: [], json: [] };
+    for (const format of ["pretty", "json"] as const) {
+      const logger = await createLogger({
+        level: "info",
+        format,
+        redactor: new SecretRedactor([TOKEN]),
+        colorize: false,
+        write: (text) => written[format].push(text),
+      });
+      logger.info({ phase: "tile-download", runId: "r-1", token: TOKEN }, "phase tile-download");
+    }
+    const [pretty] = written.pretty;
+    expect(written.pretty).toHaveLength(1);
+    expect(pretty?.trimEnd().split("\n")).toHaveLength(1);
+    expect(pretty).toMatch(/INFO.*phase tile-download.*"phase":"tile-download".*"runId":"r-1"/);
+    expect(pretty).not.toContain(TOKEN);
+    const [json] = written.json;
+    expect(JSON.parse(json ?? "")).toMatchObject({ level: "info", phase: "tile-download", token: REDACTED });
+  });
 });

@@ -24,6 +24,7 @@ let sshd: SshdFixture;
 let temp: ReturnType<typeof makeTempDir>;
 let connection: CompanionConnection;
 let logged: string[];
+let streamed: Array<{ stream: "stdout" | "stderr"; line: string }>;
 
 beforeAll(async () => {
   sshd = await startSshd();
@@ -47,6 +48,7 @@ beforeEach(async () => {
     agentSocket: "",
   });
   logged = [];
+  streamed = [];
 });
 afterEach(() => {
   connection.close();
@@ -62,6 +64,7 @@ function invoke(command: string, signal?: AbortSignal) {
     secrets: { flightsApiToken: SECRET, apiKey: API_KEY },
     redact,
     logger: { debug: (fields, message) => logged.push(`${JSON.stringify(fields)} ${message}`) },
+    onLine: (stream, line) => streamed.push({ stream, line }),
     ...(signal === undefined ? {} : { signal }),
     cancelGraceMs: 2_000,
   });
@@ -112,6 +115,15 @@ describe("invokeProvisioner over a real sshd", () => {
     const command = `${process.execPath} ${CLI_PATH} compile-engines --json --corpus ${join(temp.path, "corpus.json")} --backend onnxruntime`;
     const first = await invoke(command);
     expect(first.report).toMatchObject({ outcome: "success", summary: { built: 1, reused: 0, failed: 0 } });
+    // One JSON document on stdout; the build's progress comes as log records on stderr, line by line.
+    expect(first.stdoutLines).toBe(1);
+    const records = streamed
+      .filter((l) => l.stream === "stderr")
+      .map((l) => JSON.parse(l.line) as { event?: string; model?: string; phase?: string });
+    expect(records.filter((r) => r.event === "engine-build").map((r) => [r.model, r.phase])).toEqual([
+      ["dinov2_vpr", "started"],
+      ["dinov2_vpr", "done"],
+    ]);
     const second = await invoke(command);
     expect(second.report.results[0]).toMatchObject({
       modelName: "dinov2_vpr",

@@ -22,6 +22,8 @@ export interface InvokeProvisionerOptions {
   /** Applied to every line before it is logged, kept or parsed. */
   redact: (text: string) => string;
   logger?: { debug(fields: object, message: string): void };
+  /** Each line as it arrives, redacted: a live view of the remote build (its stderr is JSON log records). */
+  onLine?: (stream: "stdout" | "stderr", line: string) => void;
   signal?: AbortSignal;
   /** Lines kept of each stream for error messages. */
   tailLines?: number;
@@ -78,6 +80,7 @@ export async function invokeProvisioner(options: InvokeProvisionerOptions): Prom
       lastStdoutLines.push(line);
       tail.push(line);
       options.logger?.debug({ remote: "stdout" }, line);
+      options.onLine?.("stdout", line);
     },
     undefined,
     options.redact,
@@ -87,6 +90,7 @@ export async function invokeProvisioner(options: InvokeProvisionerOptions): Prom
       stderrLines++;
       tail.push(`[stderr] ${line}`);
       options.logger?.debug({ remote: "stderr" }, line);
+      options.onLine?.("stderr", line);
     },
     undefined,
     options.redact,

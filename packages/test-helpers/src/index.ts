@@ -21,6 +21,7 @@ export {
   jetsonBinDir,
   writeJetsonRoot,
 } from "./fake-trtexec.js";
+export { checkJsonOutput, jsonDocumentsOf } from "./json-output-check.js";
 export type { BuildProcess, World } from "./loopback-world.js";
 export { API_KEY, fakeRemote, filesUnder, readAll, startWorld, TOKEN, waitFor } from "./loopback-world.js";
 export type { CliRun } from "./run-operator-tool.js";

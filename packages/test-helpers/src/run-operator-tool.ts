@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { checkJsonOutput } from "./json-output-check.js";
 
 export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 export const CLI_PATH = fileURLToPath(new URL("../../../apps/operator-tool/dist/cli.js", import.meta.url));
@@ -78,6 +79,13 @@ export function runOperatorTool(args: string[], options: RunOptions = {}): Promi
     child.on("error", reject);
     child.on("close", (exitCode, signal) => {
       clearTimeout(timer);
+      // Every --json output of the suite is checked against its published schema (docs/schemas/).
+      try {
+        checkJsonOutput(args, stdout);
+      } catch (error) {
+        reject(error);
+        return;
+      }
       resolve({ exitCode, signal, stdout, stderr, firstErrorLine: stderr.split("\n")[0] ?? "" });
     });
     child.stdin!.end(options.input ?? "");

@@ -1,11 +1,13 @@
 import { resolve } from "node:path";
-import type { CacheBuildOptions, CacheBuildReport } from "@operator-tool/cache-build";
+import type { CacheBuildOptions, CacheBuildReport, CacheBuildRun } from "@operator-tool/cache-build";
 import { InvalidArgumentError } from "@operator-tool/errors";
 import { cacheBuildDeps } from "../cache-build-deps.js";
 import type { CommandResult } from "../command-result.js";
 import type { CommandContext } from "../context.js";
+import { LiveView } from "../live-view.js";
 import { type FlightSelector, flightSourceFrom } from "../resolve-flight.js";
 import { tileSettingsFrom } from "../tile-job.js";
+import { formatBytes } from "../units.js";
 
 export interface BuildCacheOptions extends FlightSelector {
   dryRun?: boolean;
@@ -28,21 +30,31 @@ export async function buildCacheCommand(
   const corpus = await corpusFrom(ctx, options);
 
   const { buildCache } = await import("@operator-tool/cache-build");
-  const { report, failure } = await buildCache(
-    {
-      stagingRoot: tiles.stagingRoot,
-      tileDirs: [tiles.providerCacheDir],
-      dryRun: options.dryRun === true,
-      force: options.force === true,
-      allowAbsent: options.allowAbsent === true,
-      lockWaitSeconds: ctx.option("lockTimeout"),
-      companionCacheRoot: ctx.option("companionCacheRoot"),
-      corpus,
-      installCompanion: options.installCompanion === true || ctx.option("installCompanion") === true,
-      engineMarginBytes: ctx.option("engineMarginMb") * 1024 * 1024,
-    },
-    await cacheBuildDeps(ctx, { flight, tiles, retryAbsent: options.retryAbsent === true }),
-  );
+  const view = new LiveView(ctx.terminal, ctx.logger);
+  view.start();
+  // Ctrl-C: the area goes first, so "stopping…" and what follows print on a clean screen.
+  ctx.signal.addEventListener("abort", () => view.stop(), { once: true });
+  let run: CacheBuildRun;
+  try {
+    run = await buildCache(
+      {
+        stagingRoot: tiles.stagingRoot,
+        tileDirs: [tiles.providerCacheDir],
+        dryRun: options.dryRun === true,
+        force: options.force === true,
+        allowAbsent: options.allowAbsent === true,
+        lockWaitSeconds: ctx.option("lockTimeout"),
+        companionCacheRoot: ctx.option("companionCacheRoot"),
+        corpus,
+        installCompanion: options.installCompanion === true || ctx.option("installCompanion") === true,
+        engineMarginBytes: ctx.option("engineMarginMb") * 1024 * 1024,
+      },
+      await cacheBuildDeps(ctx, { flight, tiles, retryAbsent: options.retryAbsent === true }, view),
+    );
+  } finally {
+    view.stop();
+  }
+  const { report, failure } = run;
   return { data: report, text: renderReport(report), ...(failure === undefined ? {} : { failure }) };
 }
 
@@ -88,36 +100,61 @@ async function corpusFrom(
   return { location: "workstation", path };
 }
 
-function renderReport(r: CacheBuildReport): string {
+/** The summary table: one row per phase, what it did, how long it took. */
+export function renderReport(r: CacheBuildReport): string {
+  const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  const detail: Record<string, string> = {
+    "flight-resolve": r.flightId ?? "",
+    lock: r.runId === null ? "" : `run ${r.runId}`,
+    "tile-download":
+      r.tiles !== null
+        ? `${r.tiles.fetched} fetched (${formatBytes(r.tiles.bytesFetched)}), ${r.tiles.cached} cached, ${r.tiles.absent} absent, ${r.tiles.failed} failed`
+        : r.tilePlan !== null
+          ? `${r.tilePlan.total.tiles} planned (${r.tilePlan.total.cached} cached, ${r.tilePlan.total.toFetch} to fetch)`
+          : "",
+    "companion-bringup": [
+      r.companion === null ? "" : r.companion.host,
+      r.install === null
+        ? ""
+        : r.install.outcome === "installed"
+          ? `installed operator-tool ${r.install.version} (${formatBytes(r.install.bytesSent)})`
+          : "",
+      r.sync === null
+        ? ""
+        : `tiles sent ${r.sync.sent} (${formatBytes(r.sync.bytesSent)}), ${r.sync.skipped} already there`,
+      r.models === null
+        ? ""
+        : `models sent ${r.models.sent} (${formatBytes(r.models.bytesSent)}), ${r.models.skipped} already there`,
+    ]
+      .filter(Boolean)
+      .join("; "),
+    "remote-provision":
+      r.remote === null
+        ? ""
+        : r.remote.results
+            .map((m) => `${m.modelName} ${m.outcome}${m.reasons.length ? ` (${m.reasons.join(", ")})` : ""}`)
+            .join("; ") || "no models",
+  };
+  const rows = Object.entries(r.phases).map(([name, p]) => [
+    name,
+    p.status,
+    seconds(p.durationMs),
+    detail[name] ?? "",
+  ]);
+  const header = ["phase", "status", "time", "detail"];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: string[]) =>
+    `  ${cells
+      .map((c, i) => (i === 2 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join("  ")
+      .trimEnd()}`;
   const lines = [
-    `build-cache ${r.dryRun ? "(dry run) " : ""}${r.flightId ?? "?"}: ${r.outcome}${r.failurePhase ? ` in ${r.failurePhase}` : ""} (exit ${r.exitCode}, ${(r.totalDurationMs / 1000).toFixed(1)} s)`,
+    `build-cache ${r.dryRun ? "(dry run) " : ""}${r.flightId ?? "?"}: ${r.outcome}${r.failurePhase ? ` in ${r.failurePhase}` : ""} (exit ${r.exitCode}, ${seconds(r.totalDurationMs)})`,
+    "",
+    line(header),
+    ...rows.map(line),
   ];
-  for (const [name, p] of Object.entries(r.phases))
-    lines.push(`  ${name.padEnd(18)} ${p.status.padEnd(6)} ${(p.durationMs / 1000).toFixed(2)} s`);
-  if (r.tilePlan !== null)
-    lines.push(
-      `  tiles planned      ${r.tilePlan.total.tiles} (${r.tilePlan.total.cached} cached, ${r.tilePlan.total.toFetch} to fetch)`,
-    );
-  if (r.tiles !== null)
-    lines.push(
-      `  tiles              fetched ${r.tiles.fetched}, cached ${r.tiles.cached}, absent ${r.tiles.absent}, failed ${r.tiles.failed}`,
-    );
-  if (r.companion !== null)
-    lines.push(`  companion          ${r.companion.host} (${r.companion.hostKeyFingerprint})`);
-  if (r.install !== null)
-    lines.push(
-      `  companion install  ${r.install.outcome === "installed" ? `installed ${r.install.version} (${r.install.filesSent} files sent)` : `${r.install.version} already installed`}`,
-    );
-  if (r.sync !== null)
-    lines.push(`  tile sync          sent ${r.sync.sent}, already there ${r.sync.skipped}`);
-  if (r.models !== null)
-    lines.push(`  models             sent ${r.models.sent}, already there ${r.models.skipped}`);
-  if (r.remote !== null) {
-    for (const m of r.remote.results)
-      lines.push(
-        `  engine             ${m.modelName}: ${m.outcome}${m.reasons.length ? ` (${m.reasons.join(", ")})` : ""}`,
-      );
-  }
+  if (r.companion !== null) lines.push("", `  companion host key ${r.companion.hostKeyFingerprint}`);
   if (r.logPath !== null) lines.push(`  log                ${r.logPath}`);
   return lines.join("\n");
 }

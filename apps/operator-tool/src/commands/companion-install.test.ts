@@ -66,7 +66,7 @@ describe("operator-tool companion install", () => {
     const second = await install();
     expect(second.exitCode, second.stderr).toBe(0);
     expect(second.stdout).toMatch(/already installed .*: nothing sent/);
-    expect(second.stdout).toContain("0 files sent (0.0 MiB)");
+    expect(second.stdout).toContain("0 files sent (0 B)");
   });
 
   it("refuses glibc 2.27 with exit 30, naming why and the fix", async () => {

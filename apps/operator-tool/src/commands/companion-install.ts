@@ -3,6 +3,7 @@ import type { CommandResult } from "../command-result.js";
 import { openCompanion } from "../companion.js";
 import { companionSources } from "../companion-sources.js";
 import type { CommandContext } from "../context.js";
+import { formatBytes } from "../units.js";
 import { toolVersion } from "../version.js";
 
 export interface CompanionInstallOptions {
@@ -48,7 +49,6 @@ export async function companionInstall(
 }
 
 function renderInstall(host: string, r: InstallCompanionResult): string {
-  const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
   const node =
     r.node.source === "companion"
       ? `the companion's Node (${r.node.path})`
@@ -59,7 +59,7 @@ function renderInstall(host: string, r: InstallCompanionResult): string {
       : `installed operator-tool ${r.version} on ${host} (${r.arch}, glibc ${r.glibc})${r.previousVersion ? `, replacing ${r.previousVersion} (kept for --rollback)` : ""}`,
     `  ${r.versionDir}, running on ${node}`,
     `  wrapper ${r.wrapper} answers ${r.verifiedVersion}`,
-    `  ${r.transfer.sent} files sent (${mib(r.transfer.bytesSent)}), ${r.transfer.linked} reused from an installed version, ${r.transfer.skipped} already there; ${(r.durationMs / 1000).toFixed(1)} s`,
+    `  ${r.transfer.sent} files sent (${formatBytes(r.transfer.bytesSent)}), ${r.transfer.linked} reused from an installed version, ${r.transfer.skipped} already there; ${(r.durationMs / 1000).toFixed(1)} s`,
   ].join("\n");
 }
 

@@ -9,6 +9,7 @@ import {
 } from "@operator-tool/errors";
 import type { CommandResult } from "../command-result.js";
 import type { CommandContext } from "../context.js";
+import { formatBytes } from "../units.js";
 
 export interface CompileEnginesCommandOptions {
   corpus?: string;
@@ -24,9 +25,10 @@ export interface CompileEnginesCommandOptions {
 }
 
 /**
- * The companion-side step. With `--json`, stdout is progress lines and then
- * the report as the last line (DESIGN.md), even when the run fails, so the
- * workstation always has something to parse.
+ * The companion-side step. With `--json`, stdout is one JSON document, the
+ * report, on one line (DESIGN.md), even when the run fails, so the
+ * workstation always has something to parse; progress is on stderr, as log
+ * records (docs/machine-output.md).
  */
 export async function compileEnginesCommand(
   ctx: CommandContext,
@@ -73,7 +75,6 @@ export async function compileEnginesCommand(
       onBuilderLine: (modelName, line) =>
         ctx.logger.debug({ model: modelName, builder: host?.backend }, line),
     });
-    if (ctx.json) for (const result of report.results) ctx.writeLine({ event: "model", ...result });
     for (const name of pruned) ctx.logger.info({ engine: name }, "pruned an engine built for another host");
     return {
       data: report,
@@ -153,7 +154,7 @@ function renderReport(report: EngineReport, cacheRoot: string): string {
     r.outcome,
     r.reasons.join(",") || "-",
     r.compileDurationS === null ? "-" : `${r.compileDurationS.toFixed(1)} s`,
-    r.bytes === null ? "-" : `${(r.bytes / 1024 / 1024).toFixed(1)} MiB`,
+    r.bytes === null ? "-" : formatBytes(r.bytes),
   ]);
   const widths = header.map((cell, i) => Math.max(cell.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) =>

@@ -16,6 +16,14 @@ export interface DemoOptions {
 const CLI = fileURLToPath(new URL("../cli.js", import.meta.url));
 const CLI_HINT = `node ${CLI}`;
 
+/** What the demo's companion is, and what a real one does differently. */
+const DEMO_COMPANION_NOTE = [
+  "about the engines: a real companion (a Jetson) builds TensorRT engines with trtexec for its own",
+  "GPU, JetPack and TensorRT. This demo's companion is this machine, which has no TensorRT, so the same",
+  "compile-engines builds onnxruntime-optimised models for this CPU instead (named like",
+  "dinov2_vpr__cpu-x64_ort1.30_fp32.onnx): the same decisions, cache, sidecars and report, another builder.",
+];
+
 /**
  * The whole product on loopback, in a temporary directory
  * (@operator-tool/demo-environment): a Flights API with a sample flight, a
@@ -34,12 +42,16 @@ export async function demo(ctx: CommandContext, options: DemoOptions): Promise<C
       const say = (line: string) => {
         if (!ctx.json) ctx.out(`${line}\n`);
       };
-      say(`demo environment in ${dir}`);
+      say(
+        `demo environment in ${dir} ${options.keep ? "(kept until Ctrl-C)" : "(removed at the end; `operator-tool demo --keep` keeps it up to look around)"}`,
+      );
       say(`  Flights API   ${env.api.url} (flight ${env.flightId})`);
       say(`  tile server   ${env.tiles.url}`);
       say(
         `  companion     ssh ${env.companion.user}@${env.companion.host}:${env.companion.port} (in-process ssh2 server; starts without operator-tool)`,
       );
+      say("");
+      for (const line of DEMO_COMPANION_NOTE) say(line);
       const runs: CacheBuildReport[] = [];
       for (const label of [
         "first run: operator-tool installed on the companion, models pushed, everything built",
@@ -52,7 +64,7 @@ export async function demo(ctx: CommandContext, options: DemoOptions): Promise<C
       }
       const ok = runs[0]?.outcome === "success" && runs[1]?.outcome === "no-op";
       const where = [
-        `\nwhere things are (under ${dir}):`,
+        `\nwhere things are (under ${dir}, kept until Ctrl-C):`,
         `  staging/tiles/<provider>/     the tile cache (z/x/y) and tilesets/${env.flightId}.json`,
         "  staging/runs/<run-id>/       status.json, report.json, log.jsonl of each run",
         "  models/                      the corpus and ONNX models on this workstation",
@@ -62,9 +74,8 @@ export async function demo(ctx: CommandContext, options: DemoOptions): Promise<C
         "  companion/engines/           the engines, their .sha256 sidecars and .build.json records",
         "  operator-tool.config.json    the settings the runs used",
       ];
-      for (const line of where) say(line);
-
       if (options.keep) {
+        for (const line of where) say(line);
         say(`\nthe environment stays up until Ctrl-C. In another terminal:\n  cd ${dir}`);
         say(`  ${CLI_HINT} build-cache --flight-id ${env.flightId}`);
         say(`  ${CLI_HINT} runs watch`);
@@ -126,6 +137,15 @@ function runBuildCache(dir: string, flightId: string, signal: AbortSignal): Prom
 
 function describeRun(r: CacheBuildReport): string {
   const engines = r.remote?.results.map((m) => `${m.modelName} ${m.outcome}`).join(", ") ?? "-";
+  const host = (r.remote as { host?: { backend?: string; arch?: string; ort?: string | null } } | null)?.host;
+  const builtWith =
+    host === undefined
+      ? []
+      : host.backend === "tensorrt"
+        ? ["  built with  TensorRT (trtexec)"]
+        : [
+            `  built with  onnxruntime${host.ort ? ` ${host.ort}` : ""} on this CPU (${host.arch ?? process.arch}); a Jetson would build TensorRT engines`,
+          ];
   return [
     `  outcome     ${r.outcome}${r.failurePhase ? ` in ${r.failurePhase}: ${r.error?.message.split("\n")[0]}` : ""} (exit ${r.exitCode}, ${(r.totalDurationMs / 1000).toFixed(1)} s)`,
     `  tiles       ${r.tiles?.fetched ?? 0} fetched, ${r.tiles?.cached ?? 0} already cached`,
@@ -133,6 +153,7 @@ function describeRun(r: CacheBuildReport): string {
     `  tile sync   ${r.sync?.sent ?? 0} sent, ${r.sync?.skipped ?? 0} already on the companion`,
     `  models      ${r.models?.sent ?? 0} sent, ${r.models?.skipped ?? 0} already on the companion`,
     `  engines     ${engines}`,
+    ...builtWith,
   ].join("\n");
 }
 

@@ -1,9 +1,9 @@
 import { describeFailure } from "@operator-tool/errors";
 import type { CommandResult } from "../command-result.js";
 import type { CommandContext } from "../context.js";
-import { formatBytes } from "../render.js";
 import { type FlightSelector, flightSourceFrom, resolveFlight } from "../resolve-flight.js";
 import { downloadJobTiles, planFlightTiles, type TileDownloadData, tileSettingsFrom } from "../tile-job.js";
+import { formatBytes } from "../units.js";
 
 export interface TilesDownloadOptions extends FlightSelector {
   allowAbsent?: boolean;

@@ -1,9 +1,9 @@
 import type { TilePlanSummary, ZoomPlanSummary } from "@operator-tool/cache-build";
 import type { CommandResult } from "../command-result.js";
 import type { CommandContext } from "../context.js";
-import { formatBytes } from "../render.js";
 import { type FlightSelector, flightSourceFrom, resolveFlight } from "../resolve-flight.js";
 import { planFlightTiles, summarizeTileJob, tileSettingsFrom } from "../tile-job.js";
+import { formatBytes } from "../units.js";
 
 export async function tilesPlan(ctx: CommandContext, selector: FlightSelector): Promise<CommandResult> {
   const source = await flightSourceFrom(ctx, selector);

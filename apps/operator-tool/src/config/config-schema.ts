@@ -1,7 +1,14 @@
 import { z } from "zod";
 import { ZOOM_RANGE_PATTERN } from "./zoom-range.js";
 
-const zoomRange = z.string().regex(ZOOM_RANGE_PATTERN, 'expected "MIN-MAX", e.g. "16-18"');
+/** `"16-18"`, `"17"` or `17`: one level may be written as a number (YAML and JSON alike). */
+const zoomRange = z.union(
+  [
+    z.string().regex(ZOOM_RANGE_PATTERN, 'expected "MIN-MAX" or one level, e.g. "16-18" or 17'),
+    z.number().int().min(0).max(22).transform(String),
+  ],
+  { error: 'expected "MIN-MAX" or one level, e.g. "16-18" or 17' },
+);
 const positiveInt = z.number().int().positive();
 
 /**

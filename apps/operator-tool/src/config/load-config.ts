@@ -43,8 +43,14 @@ export async function loadConfig(explicitPath: string | undefined, cwd: string):
   const { configFileSchema, LOCAL_PATH_KEYS } = await import("./config-schema.js");
   const parsed = configFileSchema.safeParse(raw ?? {});
   if (!parsed.success) {
+    const known = Object.keys(configFileSchema.shape);
+    const issues = parsed.error.issues.flatMap((issue) =>
+      issue.code === "unrecognized_keys"
+        ? issue.keys.map((key) => ({ path: issue.path, message: unknownKeyMessage(key, known) }))
+        : [issue],
+    );
     throw new ConfigInvalidError(
-      `config file ${path} is invalid: ${describeIssues(parsed.error.issues)}`,
+      `config file ${path} is invalid: ${describeIssues(issues)}`,
       "fix the field named above; docs/configuration.md lists every key",
     );
   }
@@ -55,6 +61,30 @@ export async function loadConfig(explicitPath: string | undefined, cwd: string):
     if (value !== undefined && !isAbsolute(value)) values[key] = resolve(base, value);
   }
   return { path, values };
+}
+
+/** Like an unknown flag: the closest known key, when one is close enough to be the typo. */
+export function unknownKeyMessage(key: string, known: readonly string[]): string {
+  let best: { key: string; distance: number } | undefined;
+  for (const candidate of known) {
+    const distance = editDistance(key.toLowerCase(), candidate.toLowerCase());
+    if (best === undefined || distance < best.distance) best = { key: candidate, distance };
+  }
+  const close = best !== undefined && best.distance <= Math.max(2, Math.floor(key.length / 3));
+  return `unknown key "${key}"${close ? ` (did you mean "${best!.key}"?)` : ""}`;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, substitution);
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
 }
 
 function findConfig(cwd: string): string | undefined {
