@@ -8,6 +8,7 @@ import {
   sha256OfFileSync,
   writeFileAtomic,
 } from "@operator-tool/atomic-file";
+import { pathUnusableErrorFrom } from "@operator-tool/errors";
 import { TileSyncError } from "./errors.js";
 import { openInput } from "./read-ahead.js";
 import { FrameReader } from "./sync-protocol.js";
@@ -196,10 +197,12 @@ function makeDirectory(dir: string): void {
   try {
     mkdirSync(dir, { recursive: true });
   } catch (error) {
+    // Name the path in the way (a file where a directory belongs, a read-only mount), not just the one asked for.
+    const precise = pathUnusableErrorFrom(error);
     const { code } = error as NodeJS.ErrnoException;
-    throw new TileSyncError(`cannot create ${dir} on the companion (${code ?? (error as Error).message})`, {
-      hint: CHECK_ROOT,
-      cause: error,
-    });
+    throw new TileSyncError(
+      precise?.message ?? `cannot create ${dir} on the companion (${code ?? (error as Error).message})`,
+      { hint: precise?.hint ?? CHECK_ROOT, cause: error },
+    );
   }
 }
