@@ -9,17 +9,30 @@ import type { CommandContext, LogSink } from "./context.js";
 import { renderChecks } from "./render.js";
 import { toolVersion } from "./version.js";
 
+/**
+ * One companion's connection settings where they differ from the command's
+ * (a fleet's inventory host): each given one wins over its flag; ssh config
+ * still resolves the host as an alias.
+ */
+export interface CompanionOverrides {
+  host?: string | undefined;
+  port?: number | undefined;
+  user?: string | undefined;
+  identityFile?: string | undefined;
+}
+
 /** Phase 3's first step: resolve the alias, verify the host key, authenticate. */
 export async function openCompanion(
   ctx: CommandContext,
   logger: LogSink = ctx.logger,
+  overrides: CompanionOverrides = {},
 ): Promise<CompanionConnection> {
   const { connectToCompanion, resolveTarget } = await import("@operator-tool/companion-bringup");
   const target = await resolveTarget({
-    host: ctx.requireOption("companionHost"),
-    port: ctx.option("companionPort"),
-    user: ctx.option("companionUser"),
-    identityFile: ctx.option("identityFile"),
+    host: overrides.host ?? ctx.requireOption("companionHost"),
+    port: overrides.port ?? ctx.option("companionPort"),
+    user: overrides.user ?? ctx.option("companionUser"),
+    identityFile: overrides.identityFile ?? ctx.option("identityFile"),
     sshConfigPath: ctx.option("sshConfig"),
   });
   logger.debug({ target }, "connecting to the companion");
@@ -46,11 +59,12 @@ export async function checkCompanion(
   ctx: CommandContext,
   connection: CompanionConnection,
   requiredBytes: number,
+  overrides: { remoteCommand?: string | undefined; cacheRoot?: string | undefined } = {},
 ): Promise<{ data: CompanionCheckData; notReady: CompanionNotReadyError | undefined }> {
   const { checkReadiness, CompanionNotReadyError } = await import("@operator-tool/companion-bringup");
   const { checks, remoteCommand } = await checkReadiness(connection, {
-    remoteCommand: ctx.option("remoteCommand"),
-    cacheRoot: ctx.option("companionCacheRoot"),
+    remoteCommand: overrides.remoteCommand ?? ctx.option("remoteCommand"),
+    cacheRoot: overrides.cacheRoot ?? ctx.option("companionCacheRoot"),
     requiredBytes,
     localVersion: toolVersion(),
   });

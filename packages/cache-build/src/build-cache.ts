@@ -357,7 +357,11 @@ export async function buildCache<
 }
 
 /** What the companion's phases need: the run they are part of, and how to reach this companion. */
-export interface CompanionPhasesInput<J extends TileJobRef, S extends CompanionSession, R extends EngineReportSummary> {
+export interface CompanionPhasesInput<
+  J extends TileJobRef,
+  S extends CompanionSession,
+  R extends EngineReportSummary,
+> {
   options: Pick<
     CacheBuildOptions,
     "dryRun" | "force" | "installCompanion" | "engineMarginBytes" | "companionCacheRoot" | "corpus"

@@ -22,12 +22,15 @@ export class PhaseRunner {
     private readonly logger: PhaseLogger,
     private readonly signal: AbortSignal,
     private readonly runId: string | null,
+    /** Each begin and end as it happens: a fleet's live per-host status. */
+    private readonly onTransition?: (phase: Phase, status: "running" | PhaseTiming["status"]) => void,
   ) {}
 
   async run<T>(name: Phase, work: () => Promise<T>): Promise<T> {
     this.current = name;
     this.signal.throwIfAborted();
     await this.record?.begin(name);
+    this.onTransition?.(name, "running");
     this.logger.info({ phase: name, runId: this.runId }, `phase ${name}`);
     const started = performance.now();
     let status: PhaseTiming["status"] = "failed";
@@ -39,6 +42,7 @@ export class PhaseRunner {
       const durationMs = performance.now() - started;
       this.timings[name] = { status, durationMs: Math.round(durationMs) };
       await this.record?.end(name, status, durationMs);
+      this.onTransition?.(name, status);
     }
   }
 }

@@ -14,7 +14,10 @@ export async function runsList(ctx: CommandContext): Promise<CommandResult> {
     runs.length === 0
       ? `no runs under ${stagingRoot}`
       : runs
-          .map((r) => `${r.runId}  ${(r.status?.flightId ?? "-").padEnd(16)} ${describe(r.state)}`)
+          .map(
+            (r) =>
+              `${r.runId}  ${(r.status?.flightId ?? "-").padEnd(16)} ${(r.status?.kind === "fleet" ? "fleet" : (r.status?.companion ?? "-")).padEnd(16)} ${describe(r.state)}`,
+          )
           .join("\n");
   return { data: { runs: runs.map(asListed) }, text };
 }
