@@ -209,6 +209,26 @@ describe("build-cache for a fleet (three real sshd companions, two of one identi
       expect(status).toMatchObject({ companion: h.target, fleetRunId: report.runId, outcome: "success" });
     }
     expect(readdirSync(firstStaging).filter((n) => n.endsWith(".lock"))).toEqual([]);
+    // runs watch on the fleet's run follows every companion's phases.
+    const watch = await runOperatorTool([
+      "runs",
+      "watch",
+      report.runId,
+      "--staging-root",
+      firstStaging,
+      "--json",
+    ]);
+    expect(watch.exitCode, watch.stderr).toBe(0);
+    const events = watch.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { companion?: string; phase: string; status: string });
+    for (const name of ["a", "b", "c"])
+      expect(events).toContainEqual(
+        expect.objectContaining({ companion: name, phase: "remote-provision", status: "done" }),
+      );
+    const list = await runOperatorTool(["runs", "list", "--staging-root", firstStaging]);
+    expect(list.stdout).toMatch(/companion b \(fleet /);
 
     // The same fleet again: nothing to fetch, send or build.
     const again = await fleet(firstStaging, inventory, ["--forks", "3"]);
@@ -309,6 +329,14 @@ describe("build-cache for a fleet (three real sshd companions, two of one identi
         90_000,
         "two builds to start",
       );
+      // locks list shows the staging lock and each running companion's lock.
+      const locks = await runOperatorTool(["locks", "list", "--staging-root", staging, "--json"]);
+      const held = (JSON.parse(locks.stdout) as { locks: Array<{ name: string; liveness: string }> }).locks;
+      expect(held.map((l) => l.name)).toEqual([
+        "build",
+        ...set.map((c) => `companion-${c.sshd.user}_127.0.0.1_${c.sshd.port}`).sort(),
+      ]);
+      expect(held.every((l) => l.liveness === "alive")).toBe(true);
       child.kill("SIGINT");
       expect(await exited).toBe(130);
     } finally {

@@ -623,6 +623,18 @@ async function provisionWithStore<
     // --force rebuilds everywhere: nothing to import, so no plan is asked for.
     if (!options.force) {
       const plan = await deps.provisionEngines(session, command(true), run);
+      // Every engine verified in place (the dry run's checks are the real run's, digest included):
+      // a second compile-engines run would only say so again.
+      if (plan.outcome === "success" && plan.results.every((r) => r.outcome === "would-reuse")) {
+        const reused = {
+          ...plan,
+          dryRun: false,
+          results: plan.results.map((r) => ({ ...r, outcome: "reused" })),
+          summary: { built: 0, reused: plan.results.length, failed: 0 },
+        } as R;
+        report.engines = summarize(reused, []);
+        return reused;
+      }
       const identity = identityDigest(deviceIdentity(plan.host));
       for (const result of plan.results) {
         if (result.outcome !== "would-build") continue;
