@@ -293,23 +293,32 @@ export async function buildFleet<
     const store = EngineStore.under(options.stagingRoot);
     const builds = new EngineBuilds();
     const work = flights.flatMap((f) => f.targets.map((target) => ({ target, flight: f })));
-    await eachWithForks(work, options.forks, async ({ target, flight }) => {
-      const hostReport = hostReports.get(target.name)!;
-      hostReport.tilePlan = flight.report.tilePlan;
-      hostReport.tiles = flight.report.tiles;
-      await runHost({
-        target,
-        job: flight.job,
-        report: hostReport,
-        sharedTimings: { ...phases.timings, ...flight.timings },
-        options,
-        deps,
-        signal,
-        fleetRunId: runId,
-        store,
-        builds,
-      });
-    });
+    const forks = new Forks(options.forks);
+    await Promise.all(
+      work.map(async ({ target, flight }) => {
+        await forks.take();
+        try {
+          const hostReport = hostReports.get(target.name)!;
+          hostReport.tilePlan = flight.report.tilePlan;
+          hostReport.tiles = flight.report.tiles;
+          await runHost({
+            target,
+            job: flight.job,
+            report: hostReport,
+            sharedTimings: { ...phases.timings, ...flight.timings },
+            options,
+            deps,
+            signal,
+            fleetRunId: runId,
+            store,
+            builds,
+            forks,
+          });
+        } finally {
+          forks.give();
+        }
+      }),
+    );
 
     const hosts = [...hostReports.values()];
     const failed = hosts.filter((h) => h.outcome === "failure");
@@ -399,16 +408,33 @@ function groupByFlight(targets: readonly FleetTarget[]): Map<string, FleetTarget
   return groups;
 }
 
-/** Runs `work` over `items`, at most `forks` at once, in order of the items. `work` must not throw. */
-async function eachWithForks<T>(items: readonly T[], forks: number, work: (item: T) => Promise<void>) {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const item = items[next++]!;
-      await work(item);
+/**
+ * The `--forks` slots: a companion takes one to run and gives it back when it
+ * ends. One that only waits for an identical companion's engine build gives
+ * its slot back meanwhile, so a companion of another kind can start its own
+ * build instead of queueing behind the wait. Slots go in the order asked.
+ */
+class Forks {
+  #free: number;
+  readonly #queue: Array<() => void> = [];
+
+  constructor(count: number) {
+    this.#free = Math.max(1, count);
+  }
+
+  async take(): Promise<void> {
+    if (this.#free > 0) {
+      this.#free--;
+      return;
     }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(forks, items.length)) }, worker));
+    await new Promise<void>((resolve) => this.#queue.push(resolve));
+  }
+
+  give(): void {
+    const next = this.#queue.shift();
+    if (next !== undefined) next();
+    else this.#free++;
+  }
 }
 
 interface HostInput<
@@ -427,6 +453,7 @@ interface HostInput<
   fleetRunId: string | null;
   store: EngineStore;
   builds: EngineBuilds;
+  forks: Forks;
 }
 
 /** One companion: its lock, record, phases and report. Never throws: every failure is the host's report. */
@@ -662,8 +689,16 @@ async function provisionWithStore<
               `${result.modelName}: the stored engine was refused (${found.reason}); building it on ${target.name}`,
             );
           }
-          if (builds.building(key)) input.update("waiting-for-engine", "running");
-          const turn = await builds.claimOrWait(key, signal);
+          let turn: Awaited<ReturnType<EngineBuilds["claimOrWait"]>>;
+          if (builds.building(key)) {
+            input.update("waiting-for-engine", "running");
+            input.forks.give();
+            try {
+              turn = await builds.claimOrWait(key, signal);
+            } finally {
+              await input.forks.take();
+            }
+          } else turn = await builds.claimOrWait(key, signal);
           if (turn.claimed) {
             releases.push(turn.release);
             claimed.set(result.modelName, engineFile);
