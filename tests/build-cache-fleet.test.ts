@@ -286,11 +286,10 @@ describe("build-cache for a fleet (three real sshd companions, two of one identi
 
   it("a tampered engine in the store is refused, and the companion builds its own", async () => {
     const store = join(firstStaging, "engines");
-    const [identity] = readdirSync(store).filter((d) =>
-      readdirSync(join(store, d)).some((f) => f.includes("trt10.3") && f.endsWith(".engine")),
-    );
-    const engine = readdirSync(join(store, identity!)).find((f) => f.endsWith(".engine"))!;
-    appendFileSync(join(store, identity!, engine), "tampered");
+    const engine = (readdirSync(store, { recursive: true }) as string[]).find(
+      (f) => f.includes("trt10.3") && f.endsWith(".engine"),
+    )!;
+    appendFileSync(join(store, engine), "tampered");
     const set = companions("tamper");
     const inventory = iniInventory(set, join(world.temp.path, "tamper.ini"));
     const { run, report } = await fleet(firstStaging, inventory, ["--limit", "a"]);

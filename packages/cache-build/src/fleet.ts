@@ -75,6 +75,8 @@ export interface FleetEngineReport extends EngineReportSummary {
     reasons: string[];
     enginePath: string;
     sha256: string | null;
+    /** What the engine is built from, as one digest (absent from older companions). */
+    inputsSha256?: string | undefined;
   }>;
 }
 
@@ -666,9 +668,10 @@ async function provisionWithStore<
       for (const result of plan.results) {
         if (result.outcome !== "would-build") continue;
         const engineFile = posix.basename(result.enginePath);
-        const key = `${identity}/${engineFile}`;
+        const entry = storeKey(identity, result);
+        const key = `${entry}/${engineFile}`;
         for (;;) {
-          const found = await store.lookup(identity, engineFile);
+          const found = await store.lookup(entry, engineFile);
           if (found.kind === "hit") {
             await importEngine(session, found.entry, result.enginePath, signal);
             report.imports.push({
@@ -712,7 +715,7 @@ async function provisionWithStore<
     const remote = await deps.provisionEngines(session, command(false), run);
     for (const result of remote.results) {
       if (result.outcome !== "built" || result.sha256 === null || remote.host === undefined) continue;
-      const hostIdentity = identityDigest(deviceIdentity(remote.host));
+      const hostIdentity = storeKey(identityDigest(deviceIdentity(remote.host)), result);
       const engineFile = posix.basename(result.enginePath);
       try {
         await keepEngine(session, store, hostIdentity, engineFile, result, remote.host, target.name, signal);
@@ -730,6 +733,16 @@ async function provisionWithStore<
   } finally {
     for (const release of releases) release();
   }
+}
+
+/**
+ * The store entry: the device identity, then the digest of the engine's
+ * inputs (ONNX, precision, shapes, builder flags), so that companions with
+ * different models never swap engines. A companion too old to report the
+ * digest shares one entry per engine name; its compile-engines still checks.
+ */
+function storeKey(identity: string, result: { inputsSha256?: string | undefined }): string {
+  return `${identity}/${result.inputsSha256?.slice(0, 16) ?? "unkeyed"}`;
 }
 
 function summarize(remote: FleetEngineReport, imports: readonly EngineImport[]): FleetHostReport["engines"] {

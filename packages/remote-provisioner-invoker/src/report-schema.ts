@@ -34,6 +34,11 @@ export const remoteEngineReportSchema = z.object({
         .nullable(),
       compileDurationS: z.number().nonnegative().nullable(),
       reasons: z.array(z.string()),
+      /** What the engine is built from, as one digest (newer companions). */
+      inputsSha256: z
+        .string()
+        .regex(/^[0-9a-f]{64}$/)
+        .optional(),
     }),
   ),
   summary: z.object({ built: z.number().int(), reused: z.number().int(), failed: z.number().int() }),
