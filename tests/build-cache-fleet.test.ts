@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import {
   appendFileSync,
   chmodSync,
@@ -352,5 +352,45 @@ describe("build-cache for a fleet (three real sshd companions, two of one identi
     for (const h of report.hosts)
       expect(existsSync(join(staging, "runs", h.runId!, "report.json")), h.target).toBe(true);
     expect(existsSync(join(staging, "runs", report.runId, "report.json"))).toBe(true);
+    // Every remote run was signalled: no build of this fleet outlives it (each would sleep 60 s).
+    const remoteRuns = () =>
+      execFileSync("ps", ["-eo", "args"], { encoding: "utf8" })
+        .split("\n")
+        .filter((l) => l.includes(join(world.temp.path, "interrupt")));
+    await waitFor(() => remoteRuns().length === 0, 30_000, "the remote builds to stop");
+  }, 300_000);
+
+  it("--companion-host a,b,c: each entry an ssh config alias, resolved as for one companion (dry run)", async () => {
+    const sshConfig = join(world.temp.path, "fleet_ssh_config");
+    writeFileSync(
+      sshConfig,
+      sshds
+        .map(
+          (s, i) =>
+            `Host drone-${i}\n  HostName 127.0.0.1\n  Port ${s.port}\n  User ${s.user}\n  IdentityFile ${s.identityFile}\n`,
+        )
+        .join("\n"),
+    );
+    const args = world.args(["--dry-run", "--json", "--log-level", "silent"]);
+    for (const flag of [
+      "--companion-host",
+      "--companion-port",
+      "--companion-user",
+      "--identity-file",
+      "--ssh-config",
+    ])
+      args.splice(args.indexOf(flag), 2);
+    const run = await runOperatorTool(
+      [...args, "--companion-host", "drone-0,drone-1,drone-2", "--ssh-config", sshConfig],
+      { env: world.env, timeoutMs: 120_000 },
+    );
+    expect(run.exitCode, run.stderr).toBe(0);
+    const report = JSON.parse(run.stdout) as Fleet & {
+      hosts: Array<HostReport & { companion: { host: string } }>;
+    };
+    expect(report.hosts.map((h) => [h.target, h.outcome, h.companion.host])).toEqual(
+      sshds.map((s, i) => [`drone-${i}`, "success", `${s.user}@127.0.0.1:${s.port}`]),
+    );
+    expect(report.runId).toBeNull();
   }, 300_000);
 });
