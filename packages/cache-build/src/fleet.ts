@@ -235,6 +235,8 @@ export async function buildFleet<
   let lock: HeldLock | undefined;
   let failure: FailureDescription | undefined;
   const flights: ResolvedFlight<F, J>[] = [];
+  /** Hosts whose own phases began: each has its own report, whatever the fleet's end. */
+  const startedHosts = new Set<string>();
   try {
     await phases.run("flight-resolve", async () => {
       for (const [key, targets] of groupByFlight(options.targets)) {
@@ -299,6 +301,7 @@ export async function buildFleet<
     await Promise.all(
       work.map(async ({ target, flight }) => {
         await forks.take();
+        startedHosts.add(target.name);
         try {
           const hostReport = hostReports.get(target.name)!;
           hostReport.tilePlan = flight.report.tilePlan;
@@ -347,7 +350,7 @@ export async function buildFleet<
       report.failurePhase = phases.current ?? null;
       // A shared phase failed (or Ctrl-C): hosts that never started carry the fleet's error.
       for (const host of hostReports.values()) {
-        if (host.runId !== null || host.error !== null) continue;
+        if (startedHosts.has(host.target)) continue;
         Object.assign(host, {
           outcome: "failure",
           failurePhase: report.failurePhase,
