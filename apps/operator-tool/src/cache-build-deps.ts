@@ -1,12 +1,12 @@
 import { stat } from "node:fs/promises";
-import type { CacheBuildDeps, CompanionSession } from "@operator-tool/cache-build";
+import type { CacheBuildDeps, FleetSession } from "@operator-tool/cache-build";
 import type { CompanionConnection } from "@operator-tool/companion-bringup";
 import type { PushProgress } from "@operator-tool/companion-installer";
 import type { Flight } from "@operator-tool/flights-api";
 import type { RemoteEngineReport } from "@operator-tool/remote-provisioner-invoker";
-import { checkCompanion, openCompanion } from "./companion.js";
+import { type CompanionOverrides, checkCompanion, openCompanion } from "./companion.js";
 import { companionSources } from "./companion-sources.js";
-import type { CommandContext } from "./context.js";
+import type { CommandContext, RunScope } from "./context.js";
 import type { LiveView, TileProgress } from "./live-view.js";
 import { type FlightSource, resolveFlight } from "./resolve-flight.js";
 import {
@@ -18,7 +18,7 @@ import {
 } from "./tile-job.js";
 import { toolVersion } from "./version.js";
 
-export interface WiredSession extends CompanionSession {
+export interface WiredSession extends FleetSession {
   connection: CompanionConnection;
 }
 
@@ -36,18 +36,6 @@ export async function cacheBuildDeps(
   const secrets = Object.fromEntries(
     Object.entries(ctx.secrets).filter((entry): entry is [string, string] => entry[1] !== undefined),
   );
-  /** A push's files as a live-view row (sent / to send, bytes), and each file to the log. */
-  const pushProgress = (row: string, log: (progress: PushProgress) => void) => {
-    let sent = 0;
-    let bytesSent = 0;
-    return (progress: PushProgress) => {
-      log(progress);
-      if (progress.event !== "sent") return;
-      sent++;
-      bytesSent += progress.bytes;
-      view?.sync(row, { sent, total: progress.toSend, bytesSent });
-    };
-  };
   return {
     signal: ctx.signal,
     logger: ctx.logger,
@@ -77,74 +65,7 @@ export async function cacheBuildDeps(
     async describeFile(path, as) {
       return { path: as, bytes: (await stat(path)).size, sha256: await tileDownloader.sha256File(path) };
     },
-    async connectCompanion(run) {
-      const connection = await openCompanion(ctx, run.logger);
-      const { user, hostname, port } = connection.target;
-      // --remote-command, else what the checks find there (or the wrapper an install writes).
-      let remoteCommand = ctx.option("remoteCommand") ?? "operator-tool";
-      return {
-        connection,
-        host: `${user}@${hostname}:${port}`,
-        hostKeyFingerprint: connection.hostKeyFingerprint,
-        get remoteCommand() {
-          return remoteCommand;
-        },
-        async checkReadiness(requiredBytes) {
-          const { data, notReady } = await checkCompanion(ctx, connection, requiredBytes);
-          remoteCommand = data.remoteCommand;
-          const toolUnusable = data.checks.some((c) => c.name === "operator-tool" && !c.ok);
-          return { checks: data.checks, notReady, toolUnusable };
-        },
-        async installTool(signal) {
-          const { ensureCompanionInstalled } = await import("@operator-tool/companion-installer");
-          const result = await ensureCompanionInstalled({
-            connection,
-            version: toolVersion(),
-            stagingRoot: ctx.option("stagingRoot"),
-            ...companionSources(),
-            signal,
-            onProgress: pushProgress("install", (progress) =>
-              run.logger.debug(progress, `install: ${progress.event} ${progress.path}`),
-            ),
-          });
-          // An explicit --remote-command still wins; else the remote phases run the installed wrapper.
-          if (ctx.option("remoteCommand") === undefined) remoteCommand = result.wrapper;
-          return {
-            outcome: result.outcome,
-            version: result.version,
-            wrapper: result.wrapper,
-            filesSent: result.transfer.sent,
-            bytesSent: result.transfer.bytesSent,
-          };
-        },
-        async pushModels(corpusPath, signal) {
-          const { pushModels } = await import("@operator-tool/companion-installer");
-          const result = await pushModels({
-            connection,
-            corpusPath,
-            companionCacheRoot: ctx.option("companionCacheRoot"),
-            signal,
-            onProgress: pushProgress("model sync", (progress) =>
-              run.logger.debug(progress, `models: ${progress.event} ${progress.path}`),
-            ),
-          });
-          return {
-            remoteCorpus: result.remoteCorpusPath,
-            sent: result.transfer.sent,
-            skipped: result.transfer.skipped,
-            bytesSent: result.transfer.bytesSent,
-          };
-        },
-        syncTiles: (sync) =>
-          bringup.syncTiles({
-            connection,
-            remoteCommand,
-            ...sync,
-            onProgress: (sent, total, bytesSent) => view?.sync("tile sync", { sent, total, bytesSent }),
-          }),
-        close: () => connection.close(),
-      };
-    },
+    connectCompanion: (run) => connectSession(ctx, run, {}, view),
     async provisionEngines(session, command, run) {
       const result = await invokeProvisioner({
         exec: (cmd) => session.connection.exec(cmd),
@@ -165,4 +86,187 @@ export async function cacheBuildDeps(
     shellQuote: bringup.shellQuote,
     ...(view === undefined ? {} : { onPhase: (phase, status) => view.phase(phase, status) }),
   };
+}
+
+/** One companion's settings where a fleet's inventory host sets its own. */
+export interface CompanionSettings {
+  connection?: CompanionOverrides;
+  cacheRoot?: string | undefined;
+  remoteCommand?: string | undefined;
+}
+
+/** Connects to a companion and wraps the connection as the pipeline's session. */
+export async function connectSession(
+  ctx: CommandContext,
+  run: RunScope,
+  settings: CompanionSettings,
+  view?: LiveView,
+): Promise<WiredSession> {
+  const bringup = await import("@operator-tool/companion-bringup");
+  const cacheRoot = settings.cacheRoot ?? ctx.option("companionCacheRoot");
+  const explicitRemoteCommand = settings.remoteCommand ?? ctx.option("remoteCommand");
+  const connection = await openCompanion(ctx, run.logger, settings.connection);
+  const { user, hostname, port } = connection.target;
+  // --remote-command, else what the checks find there (or the wrapper an install writes).
+  let remoteCommand = explicitRemoteCommand ?? "operator-tool";
+  /** A push's files as a live-view row (sent / to send, bytes), and each file to the log. */
+  const pushProgress = (row: string) => {
+    let sent = 0;
+    let bytesSent = 0;
+    return (progress: PushProgress) => {
+      run.logger.debug(progress, `${row}: ${progress.event} ${progress.path}`);
+      if (progress.event !== "sent") return;
+      sent++;
+      bytesSent += progress.bytes;
+      view?.sync(row, { sent, total: progress.toSend, bytesSent });
+    };
+  };
+  return {
+    connection,
+    host: `${user}@${hostname}:${port}`,
+    hostKeyFingerprint: connection.hostKeyFingerprint,
+    get remoteCommand() {
+      return remoteCommand;
+    },
+    async checkReadiness(requiredBytes) {
+      const { data, notReady } = await checkCompanion(ctx, connection, requiredBytes, {
+        remoteCommand: explicitRemoteCommand,
+        cacheRoot,
+      });
+      remoteCommand = data.remoteCommand;
+      const toolUnusable = data.checks.some((c) => c.name === "operator-tool" && !c.ok);
+      return { checks: data.checks, notReady, toolUnusable };
+    },
+    async installTool(signal) {
+      const { ensureCompanionInstalled } = await import("@operator-tool/companion-installer");
+      const result = await ensureCompanionInstalled({
+        connection,
+        version: toolVersion(),
+        stagingRoot: ctx.option("stagingRoot"),
+        ...companionSources(),
+        signal,
+        onProgress: pushProgress("install"),
+      });
+      // An explicit --remote-command still wins; else the remote phases run the installed wrapper.
+      if (explicitRemoteCommand === undefined) remoteCommand = result.wrapper;
+      return {
+        outcome: result.outcome,
+        version: result.version,
+        wrapper: result.wrapper,
+        filesSent: result.transfer.sent,
+        bytesSent: result.transfer.bytesSent,
+      };
+    },
+    async pushModels(corpusPath, signal) {
+      const { pushModels } = await import("@operator-tool/companion-installer");
+      const result = await pushModels({
+        connection,
+        corpusPath,
+        companionCacheRoot: cacheRoot,
+        signal,
+        onProgress: pushProgress("model sync"),
+      });
+      return {
+        remoteCorpus: result.remoteCorpusPath,
+        sent: result.transfer.sent,
+        skipped: result.transfer.skipped,
+        bytesSent: result.transfer.bytesSent,
+      };
+    },
+    syncTiles: (sync) =>
+      bringup.syncTiles({
+        connection,
+        remoteCommand,
+        ...sync,
+        onProgress: (sent, total, bytesSent) => view?.sync("tile sync", { sent, total, bytesSent }),
+      }),
+    pullFile: (remotePath, localPath, signal) =>
+      pullRemoteFile(connection, bringup.shellQuote, remotePath, localPath, signal),
+    pushFile: (localPath, remotePath, sha256, signal) =>
+      pushRemoteFile(connection, bringup.shellQuote, localPath, remotePath, sha256, signal),
+    close: () => connection.close(),
+  };
+}
+
+/** Streams a companion file into a local one, hashing it on the way. */
+async function pullRemoteFile(
+  connection: CompanionConnection,
+  shellQuote: (text: string) => string,
+  remotePath: string,
+  localPath: string,
+  signal: AbortSignal,
+): Promise<{ sha256: string; bytes: number }> {
+  const { createWriteStream } = await import("node:fs");
+  const { createHash } = await import("node:crypto");
+  const { pipeline } = await import("node:stream/promises");
+  const { Transform } = await import("node:stream");
+  signal.throwIfAborted();
+  const proc = await connection.exec(`cat -- ${shellQuote(remotePath)}`);
+  const onAbort = () => proc.close();
+  signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    let stderr = "";
+    proc.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString("utf8");
+    });
+    proc.stdin.end();
+    const hash = createHash("sha256");
+    let bytes = 0;
+    const tap = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        hash.update(chunk);
+        bytes += chunk.length;
+        done(null, chunk);
+      },
+    });
+    await pipeline(proc.stdout, tap, createWriteStream(localPath, { flags: "w", mode: 0o644 }), { signal });
+    const exit = await proc.exit;
+    if (exit.code !== 0)
+      throw new Error(
+        `reading ${remotePath} on the companion failed: ${stderr.trim() || `exit ${exit.code}`}`,
+      );
+    return { sha256: hash.digest("hex"), bytes };
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+}
+
+/** Writes a local file on the companion: a temp file beside the target, its sha256 checked there, then renamed. */
+async function pushRemoteFile(
+  connection: CompanionConnection,
+  shellQuote: (text: string) => string,
+  localPath: string,
+  remotePath: string,
+  sha256: string,
+  signal: AbortSignal,
+): Promise<void> {
+  const { createReadStream } = await import("node:fs");
+  const { pipeline } = await import("node:stream/promises");
+  const { posix } = await import("node:path");
+  signal.throwIfAborted();
+  const temp = posix.join(
+    posix.dirname(remotePath),
+    `.${posix.basename(remotePath)}.import-${process.pid}-${Date.now()}`,
+  );
+  const q = shellQuote;
+  const proc = await connection.exec(
+    `mkdir -p ${q(posix.dirname(remotePath))} && cat > ${q(temp)} && printf '%s  %s\\n' ${q(sha256)} ${q(temp)} | sha256sum -c --status && mv -f ${q(temp)} ${q(remotePath)} || { rm -f ${q(temp)}; exit 1; }`,
+  );
+  const onAbort = () => proc.close();
+  signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    let stderr = "";
+    proc.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString("utf8");
+    });
+    proc.stdout.resume();
+    await pipeline(createReadStream(localPath), proc.stdin, { signal });
+    const exit = await proc.exit;
+    if (exit.code !== 0)
+      throw new Error(
+        `writing ${remotePath} on the companion failed (its sha256 did not verify, or it cannot be written): ${stderr.trim() || `exit ${exit.code}`}`,
+      );
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
 }

@@ -9,17 +9,29 @@ import { renderChecks } from "./render.js";
 import { toolVersion } from "./version.js";
 
 /**
+ * One companion's connection settings where they differ from the command's
+ * (a fleet's inventory host): each given one wins over its flag; ssh config
+ * still resolves the host as an alias.
+ */
+export interface CompanionOverrides {
+  host?: string | undefined;
+  port?: number | undefined;
+  user?: string | undefined;
+  identityFile?: string | undefined;
+}
+
+/**
  * The companion's SSH settings as `ssh` itself would take them: the
  * --companion-* flags are ssh's -p/-l/-i, --known-hosts is
  * UserKnownHostsFile, --accept-new-host-key is StrictHostKeyChecking
  * accept-new, --ssh-config is -F; ssh_config decides the rest.
  */
-function companionSshOptions(ctx: CommandContext, host: string) {
+function companionSshOptions(ctx: CommandContext, host: string, overrides: CompanionOverrides = {}) {
   return {
     host,
-    port: ctx.option("companionPort"),
-    user: ctx.option("companionUser"),
-    identityFile: ctx.option("identityFile"),
+    port: overrides.port ?? ctx.option("companionPort"),
+    user: overrides.user ?? ctx.option("companionUser"),
+    identityFile: overrides.identityFile ?? ctx.option("identityFile"),
     sshConfigPath: ctx.option("sshConfig"),
     knownHostsPath: ctx.option("knownHosts"),
     acceptNewHostKey: ctx.option("acceptNewHostKey") === true,
@@ -30,9 +42,10 @@ function companionSshOptions(ctx: CommandContext, host: string) {
 export async function openCompanion(
   ctx: CommandContext,
   logger: LogSink = ctx.logger,
+  overrides: CompanionOverrides = {},
 ): Promise<CompanionConnection> {
   const { openCompanionConnection } = await import("@operator-tool/companion-bringup");
-  const options = companionSshOptions(ctx, ctx.requireOption("companionHost"));
+  const options = companionSshOptions(ctx, overrides.host ?? ctx.requireOption("companionHost"), overrides);
   logger.debug({ host: options.host }, "connecting to the companion");
   return openCompanionConnection({ ...options, passphrase: ctx.secrets.sshPassphrase, logger });
 }
@@ -57,11 +70,12 @@ export async function checkCompanion(
   ctx: CommandContext,
   connection: CompanionConnection,
   requiredBytes: number,
+  overrides: { remoteCommand?: string | undefined; cacheRoot?: string | undefined } = {},
 ): Promise<{ data: CompanionCheckData; notReady: CompanionNotReadyError | undefined }> {
   const { checkReadiness, CompanionNotReadyError } = await import("@operator-tool/companion-bringup");
   const { checks, remoteCommand } = await checkReadiness(connection, {
-    remoteCommand: ctx.option("remoteCommand"),
-    cacheRoot: ctx.option("companionCacheRoot"),
+    remoteCommand: overrides.remoteCommand ?? ctx.option("remoteCommand"),
+    cacheRoot: overrides.cacheRoot ?? ctx.option("companionCacheRoot"),
     requiredBytes,
     localVersion: toolVersion(),
   });

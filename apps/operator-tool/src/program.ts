@@ -5,6 +5,7 @@ import {
   flightOptions,
   GROUPS,
   nonNegativeNumber,
+  positiveInteger,
   tileOptions,
 } from "./options.js";
 import { action, addCompileEngines, addTilesReceive, type ProgramIo, rootCommand } from "./program-parts.js";
@@ -165,6 +166,8 @@ Examples:
   $ operator-tool build-cache --flight-id F-2024-0042 --companion-host jetson-7 --corpus corpus.json
   $ operator-tool build-cache --flight-id F-2024-0042 --companion-host jetson-7 --corpus corpus.json --install-companion
   $ operator-tool build-cache --flight-file mission.plan --companion-host jetson-7 --remote-corpus /opt/models/corpus.json --dry-run --json
+  $ operator-tool build-cache --flight-id F-2024-0042 --inventory fleet.ini --limit 'orin_nx:!jetson-03' --forks 5 --corpus corpus.json
+  $ operator-tool build-cache --flight-id F-2024-0042 --companion-host jetson-1,jetson-2,jetson-3 --corpus corpus.json --json
 `,
     );
   for (const option of [...flightOptions(), ...tileOptions(), ...downloadOptions(), ...companionOptions()])
@@ -187,6 +190,23 @@ Examples:
         "--install-companion",
         "install operator-tool on the companion when it is missing or of another version (config: installCompanion)",
       ).helpGroup(GROUPS.companion),
+    )
+    .addOption(
+      new Option(
+        "--inventory <file>",
+        "many companions: an Ansible inventory (INI or YAML); see docs/fleet.md",
+      ).helpGroup(GROUPS.companion),
+    )
+    .addOption(
+      new Option(
+        "--limit <pattern>",
+        "with --inventory: the hosts to run, as Ansible's --limit (groups, globs, a:b, a:&b, a:!b)",
+      ).helpGroup(GROUPS.companion),
+    )
+    .addOption(
+      new Option("--forks <n>", "companions provisioned at once in a fleet (default 5)")
+        .argParser(positiveInteger)
+        .helpGroup(GROUPS.companion),
     )
     .addOption(new Option("--force", "rebuild every engine on the companion").helpGroup(GROUPS.engines))
     .addOption(

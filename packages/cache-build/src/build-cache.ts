@@ -320,72 +320,18 @@ export async function buildCache<
       if (failure !== undefined) throw failure;
     });
 
-    session = await phases.run("companion-bringup", async () => {
-      const opened = await deps.connectCompanion(run);
-      session = opened;
-      const requiredBytes = (report.tilePlan?.total.bytesEstimate ?? 0) + options.engineMarginBytes;
-      let readiness = await opened.checkReadiness(requiredBytes);
-      if (readiness.toolUnusable && options.installCompanion && !dryRun) {
-        report.install = await opened.installTool(signal);
-        logger.info(
-          report.install,
-          report.install.outcome === "installed"
-            ? `installed operator-tool ${report.install.version} on the companion`
-            : `operator-tool ${report.install.version} is already installed on the companion`,
-        );
-        readiness = await opened.checkReadiness(requiredBytes);
-      }
-      report.companion = {
-        host: opened.host,
-        hostKeyFingerprint: opened.hostKeyFingerprint,
-        checks: readiness.checks,
-      };
-      if (readiness.notReady !== undefined) throw readiness.notReady;
-      if (!dryRun) {
-        const tiles = await deps.readTileset(job);
-        if (tiles === undefined) throw new TilesetMissingError(job.tilesetPath);
-        const files = [
-          ...tiles,
-          await deps.describeFile(job.tilesetPath, `tilesets/${posix.basename(job.tilesetPath)}`),
-        ];
-        const result = await opened.syncTiles({
-          localRoot: job.providerCacheDir,
-          remoteRoot: posix.join(options.companionCacheRoot, "tiles", job.providerId),
-          files,
-          signal,
-        });
-        report.sync = {
-          planned: result.planned,
-          sent: result.sent,
-          skipped: result.skipped,
-          bytesSent: result.bytesSent,
-        };
-        logger.info(report.sync, `tile sync: ${result.sent} sent, ${result.skipped} already there`);
-        if (options.corpus.location === "workstation") {
-          report.models = await opened.pushModels(options.corpus.path, signal);
-          logger.info(
-            report.models,
-            `models: ${report.models.sent} sent, ${report.models.skipped} already there`,
-          );
-        }
-      }
-      return opened;
+    await runCompanionPhases({
+      options,
+      job,
+      report,
+      phases,
+      run,
+      deps,
+      connect: () => deps.connectCompanion(run),
+      onSession: (opened) => {
+        session = opened;
+      },
     });
-
-    // A dry run pushes no models: a workstation corpus has nothing on the companion to decide on yet.
-    const remoteCorpus =
-      options.corpus.location === "companion" ? options.corpus.path : report.models?.remoteCorpus;
-    if (remoteCorpus === undefined) {
-      logger.info({}, "dry run: the workstation corpus is not pushed, so no engine decisions are asked for");
-    } else {
-      await phases.run("remote-provision", async () => {
-        const command = compileEnginesCommand(
-          { remoteCommand: session!.remoteCommand, remoteCorpus, force: options.force, dryRun },
-          deps.shellQuote,
-        );
-        report.remote = await deps.provisionEngines(session!, command, run);
-      });
-    }
 
     report.outcome = isNoOp(report) ? "no-op" : "success";
     report.exitCode = EXIT_CODES.SUCCESS;
@@ -410,4 +356,117 @@ export async function buildCache<
     await record?.finish(report.outcome, report.exitCode, deps.redactValue(report));
   }
   return { report, failure };
+}
+
+/** What the companion's phases need: the run they are part of, and how to reach this companion. */
+export interface CompanionPhasesInput<
+  J extends TileJobRef,
+  S extends CompanionSession,
+  R extends EngineReportSummary,
+> {
+  options: Pick<
+    CacheBuildOptions,
+    "dryRun" | "force" | "installCompanion" | "engineMarginBytes" | "companionCacheRoot" | "corpus"
+  >;
+  job: J;
+  report: CacheBuildReport;
+  phases: PhaseRunner;
+  run: RunContext;
+  deps: Pick<
+    CacheBuildDeps<BuildFlight, J, S, R>,
+    "readTileset" | "describeFile" | "provisionEngines" | "shellQuote"
+  >;
+  connect(): Promise<S>;
+  /** Called as soon as the connection is open, so the caller closes it whatever happens next. */
+  onSession(session: S): void;
+  /**
+   * Runs compile-engines (the fleet wraps it with its engine store); the
+   * default is one `compile-engines --json` run on the companion.
+   */
+  provision?: (session: S, remoteCorpus: string) => Promise<R>;
+}
+
+/**
+ * One companion's phases: companion-bringup (connect, readiness, install,
+ * tile sync, models push) then remote-provision. build-cache runs them once;
+ * a fleet runs them per companion, after the shared phases.
+ */
+export async function runCompanionPhases<
+  J extends TileJobRef,
+  S extends CompanionSession,
+  R extends EngineReportSummary,
+>(input: CompanionPhasesInput<J, S, R>): Promise<void> {
+  const { options, job, report, phases, run, deps } = input;
+  const { dryRun } = options;
+  const { signal, logger } = run;
+  const session = await phases.run("companion-bringup", async () => {
+    const opened = await input.connect();
+    input.onSession(opened);
+    const requiredBytes = (report.tilePlan?.total.bytesEstimate ?? 0) + options.engineMarginBytes;
+    let readiness = await opened.checkReadiness(requiredBytes);
+    if (readiness.toolUnusable && options.installCompanion && !dryRun) {
+      report.install = await opened.installTool(signal);
+      logger.info(
+        report.install,
+        report.install.outcome === "installed"
+          ? `installed operator-tool ${report.install.version} on the companion`
+          : `operator-tool ${report.install.version} is already installed on the companion`,
+      );
+      readiness = await opened.checkReadiness(requiredBytes);
+    }
+    report.companion = {
+      host: opened.host,
+      hostKeyFingerprint: opened.hostKeyFingerprint,
+      checks: readiness.checks,
+    };
+    if (readiness.notReady !== undefined) throw readiness.notReady;
+    if (!dryRun) {
+      const tiles = await deps.readTileset(job);
+      if (tiles === undefined) throw new TilesetMissingError(job.tilesetPath);
+      const files = [
+        ...tiles,
+        await deps.describeFile(job.tilesetPath, `tilesets/${posix.basename(job.tilesetPath)}`),
+      ];
+      const result = await opened.syncTiles({
+        localRoot: job.providerCacheDir,
+        remoteRoot: posix.join(options.companionCacheRoot, "tiles", job.providerId),
+        files,
+        signal,
+      });
+      report.sync = {
+        planned: result.planned,
+        sent: result.sent,
+        skipped: result.skipped,
+        bytesSent: result.bytesSent,
+      };
+      logger.info(report.sync, `tile sync: ${result.sent} sent, ${result.skipped} already there`);
+      if (options.corpus.location === "workstation") {
+        report.models = await opened.pushModels(options.corpus.path, signal);
+        logger.info(
+          report.models,
+          `models: ${report.models.sent} sent, ${report.models.skipped} already there`,
+        );
+      }
+    }
+    return opened;
+  });
+
+  // A dry run pushes no models: a workstation corpus has nothing on the companion to decide on yet.
+  const remoteCorpus =
+    options.corpus.location === "companion" ? options.corpus.path : report.models?.remoteCorpus;
+  if (remoteCorpus === undefined) {
+    logger.info({}, "dry run: the workstation corpus is not pushed, so no engine decisions are asked for");
+  } else {
+    await phases.run("remote-provision", async () => {
+      if (input.provision !== undefined) {
+        report.remote = await input.provision(session, remoteCorpus);
+        return;
+      }
+      const command = compileEnginesCommand(
+        { remoteCommand: session.remoteCommand, remoteCorpus, force: options.force, dryRun },
+        deps.shellQuote,
+      );
+      report.remote = await deps.provisionEngines(session, command, run);
+    });
+  }
 }

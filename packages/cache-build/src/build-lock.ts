@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import { readFileSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { mkdir, open, rename, rm, utimes } from "node:fs/promises";
 import { hostname, userInfo } from "node:os";
 import { join } from "node:path";
@@ -207,6 +207,23 @@ function holdLock(
       await rm(aside, { recursive: true, force: true });
     },
   };
+}
+
+/** Every lock held under the staging root: the build lock and each companion's (a fleet's). */
+export function listLockStatuses(stagingRoot: string): Array<LockStatus & { name: string }> {
+  let names: string[];
+  try {
+    names = readdirSync(stagingRoot).filter((n) => n.endsWith(".lock") && !n.startsWith("."));
+  } catch {
+    return [];
+  }
+  return names
+    .sort((a, b) => (a === "build.lock" ? -1 : b === "build.lock" ? 1 : a.localeCompare(b)))
+    .flatMap((n) => {
+      const name = n.slice(0, -".lock".length);
+      const status = readLockStatus(stagingRoot, name);
+      return status === undefined ? [] : [{ ...status, name }];
+    });
 }
 
 /** The lock as it stands, or undefined when nobody holds it. */

@@ -46,6 +46,11 @@ export interface RunStatus {
   exitCode: number | undefined;
   logPath: string;
   reportPath: string;
+  /** A fleet: the companion this run provisions (absent for a single build-cache and a fleet's own record). */
+  companion?: string;
+  /** A fleet: the fleet run this companion's run is part of, or `fleet` on the fleet's own record. */
+  fleetRunId?: string;
+  kind?: "fleet";
 }
 
 const RUN_ID_PATTERN = /^\d{8}T\d{6}Z-[0-9a-f]{6}$/;
@@ -69,7 +74,11 @@ export class RunRecord {
   }
 
   /** Creates `runs/<id>/` and its first status.json, before any phase runs. */
-  static async create(stagingRoot: string, runId: string): Promise<RunRecord> {
+  static async create(
+    stagingRoot: string,
+    runId: string,
+    fleet: Pick<RunStatus, "companion" | "fleetRunId" | "kind"> = {},
+  ): Promise<RunRecord> {
     const dir = join(runsDir(stagingRoot), runId);
     await mkdir(dir, { recursive: true });
     const now = new Date().toISOString();
@@ -86,6 +95,7 @@ export class RunRecord {
       exitCode: undefined,
       logPath: join(dir, "log.jsonl"),
       reportPath: join(dir, "report.json"),
+      ...fleet,
     });
     await record.#save();
     return record;

@@ -9,6 +9,7 @@ import {
   BUILD_RECORD_SCHEMA,
   type BuildInputs,
   type BuildRecord,
+  buildInputsDigest,
   buildRecordPath,
   type FileIdentity,
   fileIdentity,
@@ -159,6 +160,7 @@ export async function compileEngines(options: CompileEnginesOptions): Promise<Co
         host,
         record,
       );
+      result.inputsSha256 = buildInputsDigest(inputs);
       const forced =
         options.force === true ||
         (Array.isArray(options.force) && options.force.includes(backbone.modelName));

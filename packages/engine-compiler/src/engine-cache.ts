@@ -21,6 +21,22 @@ export interface BuildInputs {
   calibrationSha256: string | undefined;
 }
 
+/** A digest of the inputs, field by field in a fixed order: equal inputs, equal digest, on any host. */
+export function buildInputsDigest(inputs: BuildInputs): string {
+  const canonical = JSON.stringify([
+    inputs.backend,
+    inputs.modelName,
+    inputs.onnxSha256,
+    inputs.precision,
+    inputs.inputName,
+    inputs.inputShape ?? null,
+    inputs.workspaceMb,
+    inputs.builderFlags,
+    inputs.calibrationSha256 ?? null,
+  ]);
+  return createHash("sha256").update(canonical).digest("hex");
+}
+
 export interface BuildRecord extends BuildInputs {
   schema: typeof BUILD_RECORD_SCHEMA;
   engineFile: string;

@@ -12,6 +12,12 @@ export interface ModelResult {
   compileDurationS: number | null;
   reasons: BuildReason[];
   bytes: number | null;
+  /**
+   * sha256 of what the engine is built from (ONNX digest, precision, input,
+   * workspace, builder flags, calibration): with the host's identity, the
+   * key under which another companion's engine is the same engine.
+   */
+  inputsSha256?: string;
 }
 
 /** The last stdout line of `compile-engines --json`: a public contract (DESIGN.md). */

@@ -38,6 +38,11 @@ export const remoteEngineReportSchema = z
         compileDurationS: z.number().nonnegative().nullable(),
         reasons: z.array(z.string()),
         bytes: z.number().int().nonnegative().nullable().optional(),
+        /** What the engine is built from, as one digest (newer companions). */
+        inputsSha256: z
+          .string()
+          .regex(/^[0-9a-f]{64}$/)
+          .optional(),
       }),
     ),
     summary: z.object({ built: z.number().int(), reused: z.number().int(), failed: z.number().int() }),

@@ -17,6 +17,9 @@ export interface BuildCacheOptions extends FlightSelector {
   corpus?: string;
   remoteCorpus?: string;
   installCompanion?: boolean;
+  inventory?: string;
+  limit?: string;
+  forks?: number;
 }
 
 /** build-cache: every option checked, then the pipeline (@operator-tool/cache-build), then its report. */
@@ -24,6 +27,16 @@ export async function buildCacheCommand(
   ctx: CommandContext,
   options: BuildCacheOptions,
 ): Promise<CommandResult> {
+  // Many companions (an inventory, or --companion-host a,b,c): the fleet.
+  if (
+    options.inventory !== undefined ||
+    options.limit !== undefined ||
+    options.forks !== undefined ||
+    (ctx.option("companionHost") ?? "").includes(",")
+  ) {
+    const { buildFleetCommand } = await import("./build-fleet.js");
+    return buildFleetCommand(ctx, options, () => corpusFrom(ctx, options));
+  }
   const flight = await flightSourceFrom(ctx, options);
   const tiles = await tileSettingsFrom(ctx);
   ctx.requireOption("companionHost");

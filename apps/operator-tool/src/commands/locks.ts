@@ -4,10 +4,10 @@ import type { CommandResult } from "../command-result.js";
 import type { CommandContext } from "../context.js";
 
 export async function locksList(ctx: CommandContext): Promise<CommandResult> {
-  const { formatDuration, readLockStatus } = await import("@operator-tool/cache-build");
+  const { formatDuration, listLockStatuses } = await import("@operator-tool/cache-build");
   const stagingRoot = ctx.option("stagingRoot");
-  const status = readLockStatus(stagingRoot);
-  const held = status === undefined ? [] : [status];
+  // The build lock, and each companion's lock a fleet holds.
+  const held = listLockStatuses(stagingRoot);
   return {
     data: { stagingRoot, locks: held },
     text:
@@ -17,7 +17,7 @@ export async function locksList(ctx: CommandContext): Promise<CommandResult> {
   };
 }
 
-function renderLock(l: LockStatus, formatDuration: (ms: number) => string): string {
+function renderLock(l: LockStatus & { name: string }, formatDuration: (ms: number) => string): string {
   const o = l.owner;
   if (o === undefined) return `${l.path}: held, no owner record (stale: ${l.stale})`;
   return [
@@ -25,6 +25,7 @@ function renderLock(l: LockStatus, formatDuration: (ms: number) => string): stri
     `  id        ${o.lockId}`,
     `  owner     pid ${o.pid} (${o.user}@${o.hostname}) — ${l.liveness}${l.stale ? ", stale" : ""}`,
     `  run       ${o.runId}, flight ${o.flightId}`,
+    ...(l.name.startsWith("companion-") ? [`  companion ${l.name.slice("companion-".length)}`] : []),
     `  held for  ${formatDuration(l.heldForMs ?? 0)} (since ${o.startedAt})`,
     `  command   ${o.command}`,
   ].join("\n");
@@ -38,9 +39,10 @@ export async function locksUnlock(
     throw new InvalidArgumentError("--id is required", {
       hint: "copy the id from `operator-tool locks list`",
     });
-  const { LockHeldError, readLockStatus, removeLock } = await import("@operator-tool/cache-build");
+  const { LockHeldError, listLockStatuses, removeLock } = await import("@operator-tool/cache-build");
   const stagingRoot = ctx.option("stagingRoot");
-  const status = readLockStatus(stagingRoot);
+  const held = listLockStatuses(stagingRoot).filter((l) => l.owner !== undefined);
+  const status = held.find((l) => l.owner!.lockId === options.id) ?? held[0];
   if (status?.owner === undefined) {
     throw new InvalidArgumentError(`no build lock with an owner is held under ${stagingRoot}`, {
       hint: "`operator-tool locks list` shows what is held",
@@ -60,7 +62,7 @@ export async function locksUnlock(
       "wait for it, or pass --force if you are sure it is stuck",
     );
   }
-  await removeLock(stagingRoot);
+  await removeLock(stagingRoot, status.name);
   ctx.logger.warn({ lockId: options.id, owner }, "build lock removed by hand");
   return {
     data: { unlocked: options.id, owner },

@@ -14,9 +14,20 @@ export async function runsList(ctx: CommandContext): Promise<CommandResult> {
     runs.length === 0
       ? `no runs under ${stagingRoot}`
       : runs
-          .map((r) => `${r.runId}  ${(r.status?.flightId ?? "-").padEnd(16)} ${describe(r.state)}`)
+          .map(
+            (r) =>
+              `${r.runId}  ${(r.status?.flightId ?? "-").padEnd(16)} ${describe(r.state)}${fleetPart(r.status)}`,
+          )
           .join("\n");
   return { data: { runs: runs.map(asListed) }, text };
+}
+
+/** A fleet's runs: the fleet's own record, and each companion's (which names its fleet run). */
+function fleetPart(status: RunStatus | undefined): string {
+  if (status?.kind === "fleet") return "  fleet";
+  if (status?.companion !== undefined)
+    return `  companion ${status.companion} (fleet ${status.fleetRunId ?? "-"})`;
+  return "";
 }
 
 /** `runs list --json`: each run's status as recorded, and how it stands now. */
@@ -61,18 +72,38 @@ export async function runsWatch(ctx: CommandContext, options: { args: unknown[] 
   let status: RunStatus = first;
   let shown = 0;
   const emit = (transitions: PhaseTransition[]) => {
-    for (const t of transitions.slice(shown)) {
-      const event = { runId, phase: t.phase, status: t.status, durationMs: t.durationMs ?? null };
-      if (ctx.json) ctx.writeLine(event);
-      else
-        ctx.out(
-          `${t.phase.padEnd(18)} ${t.status}${t.durationMs === undefined ? "" : ` (${(t.durationMs / 1000).toFixed(2)} s)`}\n`,
-        );
-    }
+    for (const t of transitions.slice(shown)) show(t, undefined);
     shown = Math.max(shown, transitions.length);
+  };
+  const show = (t: PhaseTransition, companion: string | undefined) => {
+    const event = {
+      runId,
+      ...(companion === undefined ? {} : { companion }),
+      phase: t.phase,
+      status: t.status,
+      durationMs: t.durationMs ?? null,
+    };
+    if (ctx.json) ctx.writeLine(event);
+    else
+      ctx.out(
+        `${companion === undefined ? "" : `${companion.padEnd(16)} `}${t.phase.padEnd(18)} ${t.status}${t.durationMs === undefined ? "" : ` (${(t.durationMs / 1000).toFixed(2)} s)`}\n`,
+      );
+  };
+  // A fleet: each companion's run too, as it records its phases.
+  const shownPerCompanion = new Map<string, number>();
+  const emitCompanions = () => {
+    if (status.kind !== "fleet") return;
+    for (const id of listRunIds(stagingRoot).reverse()) {
+      const companionRun = readRunStatus(stagingRoot, id);
+      if (companionRun?.fleetRunId !== runId || companionRun.companion === undefined) continue;
+      const seen = shownPerCompanion.get(id) ?? 0;
+      for (const t of companionRun.transitions.slice(seen)) show(t, companionRun.companion);
+      shownPerCompanion.set(id, Math.max(seen, companionRun.transitions.length));
+    }
   };
   for (;;) {
     emit(status.transitions);
+    emitCompanions();
     if (status.outcome !== undefined) break;
     if (!processAlive(status.pid)) {
       // It may have finished between the read and the check: read once more before saying so.
