@@ -13,7 +13,7 @@ export async function machineOutputSchemas(): Promise<MachineOutputSchema[]> {
     import("@operator-tool/remote-provisioner-invoker"),
     import("@operator-tool/flights-api"),
   ]);
-  const { cacheBuildReportSchema, tilePlanSummarySchema } = await loadReportSchemas();
+  const { cacheBuildReportSchema, fleetReportSchema, tilePlanSummarySchema } = await loadReportSchemas();
 
   const errorDocument = z
     .strictObject({
@@ -64,6 +64,7 @@ export async function machineOutputSchemas(): Promise<MachineOutputSchema[]> {
       phase: z.string(),
       status: z.enum(["running", "done", "failed"]),
       durationMs: z.number().nonnegative().nullable(),
+      companion: z.string().optional().describe("a fleet run: the companion this transition is of"),
     })
     .meta({ title: "runs watch --json: one phase transition", description: "one JSON line per transition" });
   const runsWatchResult = z
@@ -174,6 +175,11 @@ export async function machineOutputSchemas(): Promise<MachineOutputSchema[]> {
       id: "cache-build-report",
       commands: ["build-cache --json", "<staging-root>/runs/<run-id>/report.json"],
       schema: cacheBuildReportSchema,
+    },
+    {
+      id: "fleet-report",
+      commands: ["build-cache --json", "<staging-root>/runs/<run-id>/report.json"],
+      schema: fleetReportSchema,
     },
     { id: "engine-report", commands: ["compile-engines --json"], schema: remoteEngineReportSchema },
     { id: "tile-plan", commands: ["tiles plan --json"], schema: tilePlanSummarySchema },

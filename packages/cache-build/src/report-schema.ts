@@ -111,3 +111,59 @@ export const cacheBuildReportSchema = z
     logPath: z.string().nullable(),
   })
   .meta({ title: "operator-tool/cache-build-report@1", description: "the result of one build-cache run" });
+
+const shape = cacheBuildReportSchema.shape;
+
+/** One companion in a fleet: its build-cache report, plus what the engine store did for it. */
+const fleetHostReportSchema = z.strictObject({
+  ...shape,
+  target: z.string().describe("the host as the inventory or --companion-host named it"),
+  engines: z.strictObject({ built: count, imported: count, reused: count, failed: count }).nullable(),
+  imports: z.array(
+    z.strictObject({
+      modelName: z.string(),
+      sourceHost: z.string().describe("the companion that built it"),
+      sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    }),
+  ),
+  storeRefused: z.array(z.strictObject({ modelName: z.string(), reason: z.string() })),
+});
+
+/**
+ * `operator-tool/fleet-report@1`: `build-cache --json` for several companions
+ * (--inventory, or a list in --companion-host), and the fleet's report.json.
+ */
+export const fleetReportSchema = z
+  .strictObject({
+    schema: z.literal("operator-tool/fleet-report@1"),
+    runId: shape.runId,
+    outcome: shape.outcome,
+    failurePhase: shape.failurePhase.describe("a shared phase's failure; a host's is in its own report"),
+    error: shape.error,
+    exitCode: shape.exitCode,
+    dryRun: shape.dryRun,
+    forks: z.number().int().positive(),
+    phases: shape.phases,
+    totalDurationMs: shape.totalDurationMs,
+    flights: z.array(
+      z.strictObject({
+        flightId: z.string().nullable(),
+        targets: z.array(z.string()),
+        tiles: shape.tiles,
+        tilePlan: shape.tilePlan,
+      }),
+    ),
+    hosts: z.array(fleetHostReportSchema),
+    summary: z.strictObject({
+      hosts: count,
+      succeeded: count,
+      failed: count,
+      built: count,
+      imported: count,
+    }),
+    logPath: shape.logPath,
+  })
+  .meta({
+    title: "operator-tool/fleet-report@1",
+    description: "the result of one build-cache run over several companions: every host's report",
+  });

@@ -66,7 +66,9 @@ export function jsonDocumentsOf(
     throw new Error(`\`${command} --json\` printed ${lines.length} lines; --json is one JSON document`);
   const value = parse(lines[0]!);
   if (isError(value)) return [{ id: "error", value }];
-  const id = command === undefined ? undefined : DOCUMENTS[command];
+  // build-cache prints a fleet's report when it provisions several companions.
+  const fleet = (value as { schema?: unknown }).schema === "operator-tool/fleet-report@1";
+  const id = command === undefined ? undefined : fleet ? "fleet-report" : DOCUMENTS[command];
   return id === undefined ? [] : [{ id, value }];
 }
 
