@@ -1,8 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
-import { createReadStream } from "node:fs";
 import { mkdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { writeFileAtomic, writeJsonAtomic } from "@operator-tool/atomic-file";
+import { sha256OfFile, writeFileAtomic, writeJsonAtomic } from "@operator-tool/atomic-file";
 
 /**
  * What the companion's host probe says about the hardware and software an
@@ -87,13 +86,6 @@ export interface PulledEngine {
   engineSha256: string;
   sidecarText: string;
   recordText: string;
-}
-
-export async function sha256OfFile(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(path, { highWaterMark: 4 * 1024 * 1024 }))
-    hash.update(chunk as Buffer);
-  return hash.digest("hex");
 }
 
 /**

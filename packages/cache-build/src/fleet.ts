@@ -1,4 +1,5 @@
 import { dirname, posix } from "node:path";
+import { sha256OfFile } from "@operator-tool/atomic-file";
 import {
   describeFailure,
   EXIT_CODES,
@@ -21,13 +22,7 @@ import {
   type TileJobRef,
 } from "./build-cache.js";
 import { acquireBuildLock, type HeldLock } from "./build-lock.js";
-import {
-  deviceIdentity,
-  EngineStore,
-  identityDigest,
-  type ProbedHost,
-  sha256OfFile,
-} from "./engine-store.js";
+import { deviceIdentity, EngineStore, identityDigest, type ProbedHost } from "./engine-store.js";
 import { PhaseRunner, type PhaseTiming } from "./phase-runner.js";
 import { newRunId, type Phase, RunRecord } from "./run-record.js";
 import { checkStagingRoot, removeStaleStagingTempFiles } from "./staging-root.js";

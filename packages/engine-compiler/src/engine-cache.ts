@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
 import { open, readFile, stat } from "node:fs/promises";
 import { basename } from "node:path";
-import { writeFileAtomic, writeJsonAtomic } from "@operator-tool/atomic-file";
+import { sha256OfFile, writeFileAtomic, writeJsonAtomic } from "@operator-tool/atomic-file";
+
+export { sha256OfFile };
 
 export const BUILD_RECORD_SCHEMA = "operator-tool/engine-build@1";
 
@@ -88,15 +89,6 @@ export function sameIdentity(a: FileIdentity | undefined, b: FileIdentity): bool
 
 export const sidecarPath = (enginePath: string) => `${enginePath}.sha256`;
 export const buildRecordPath = (enginePath: string) => `${enginePath}.build.json`;
-
-/** Streams the file through sha256: constant memory for a 1 GB engine. */
-export async function sha256OfFile(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  // Large chunks: hashing a 200 MB engine is the cache-hit path and dominates it.
-  for await (const chunk of createReadStream(path, { highWaterMark: 4 * 1024 * 1024 }))
-    hash.update(chunk as Buffer);
-  return hash.digest("hex");
-}
 
 /** `<hex>  <filename>`, the format `sha256sum -c` checks. */
 export async function writeSidecar(enginePath: string, digest: string): Promise<void> {

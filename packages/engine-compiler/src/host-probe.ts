@@ -1,5 +1,6 @@
-import { accessSync, constants, readFileSync } from "node:fs";
-import { delimiter, join } from "node:path";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { findExecutable } from "@operator-tool/executable-lookup";
 import { HostProbeError } from "./errors.js";
 import { trtexecRuleFor } from "./trtexec-flags.js";
 import { parseTrtexecVersion } from "./trtexec-output.js";
@@ -128,7 +129,10 @@ export async function probeHost(options: ProbeOptions): Promise<HostInfo> {
   if (sm !== undefined) sources.sm = `/proc/device-tree/compatible (${soc})`;
   let platform: string | undefined = soc;
 
-  const trtexecPath = findExecutable("trtexec", env.PATH ?? "", [join(root, TRTEXEC_FALLBACK.slice(1))]);
+  const trtexecPath = findExecutable("trtexec", {
+    searchPath: env.PATH ?? "",
+    fallbacks: [join(root, TRTEXEC_FALLBACK.slice(1))],
+  });
   const wantTensorrt =
     options.backend === "tensorrt" || (options.backend !== "onnxruntime" && trtexecPath !== undefined);
 
@@ -282,24 +286,6 @@ function readCudaVersion(root: string): { version: string; source: string } | un
     if (match !== null) return { version: match[1]!, source: "/usr/local/cuda/version.txt" };
   } catch {
     // no toolkit file
-  }
-  return undefined;
-}
-
-function findExecutable(name: string, path: string, fallbacks: string[]): string | undefined {
-  for (const candidate of [
-    ...path
-      .split(delimiter)
-      .filter(Boolean)
-      .map((dir) => join(dir, name)),
-    ...fallbacks,
-  ]) {
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // keep looking
-    }
   }
   return undefined;
 }
