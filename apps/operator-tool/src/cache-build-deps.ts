@@ -2,6 +2,7 @@ import { stat } from "node:fs/promises";
 import type { CacheBuildDeps, FleetSession } from "@operator-tool/cache-build";
 import type { CompanionConnection } from "@operator-tool/companion-bringup";
 import type { PushProgress } from "@operator-tool/companion-installer";
+import { OperatorToolError } from "@operator-tool/errors";
 import type { Flight } from "@operator-tool/flights-api";
 import type { RemoteEngineReport } from "@operator-tool/remote-provisioner-invoker";
 import { type CompanionOverrides, checkCompanion, openCompanion } from "./companion.js";
@@ -222,8 +223,10 @@ async function pullRemoteFile(
     await pipeline(proc.stdout, tap, createWriteStream(localPath, { flags: "w", mode: 0o644 }), { signal });
     const exit = await proc.exit;
     if (exit.code !== 0)
-      throw new Error(
+      throw new OperatorToolError(
+        "MODEL_SYNC_FAILED",
         `reading ${remotePath} on the companion failed: ${stderr.trim() || `exit ${exit.code}`}`,
+        { hint: "re-run: an engine that cannot be kept in the store is only built again where needed" },
       );
     return { sha256: hash.digest("hex"), bytes };
   } finally {
@@ -263,8 +266,12 @@ async function pushRemoteFile(
     await pipeline(createReadStream(localPath), proc.stdin, { signal });
     const exit = await proc.exit;
     if (exit.code !== 0)
-      throw new Error(
+      throw new OperatorToolError(
+        "MODEL_SYNC_FAILED",
         `writing ${remotePath} on the companion failed (its sha256 did not verify, or it cannot be written): ${stderr.trim() || `exit ${exit.code}`}`,
+        {
+          hint: "check the companion's cache root is writable and has room (`companion check`), then re-run",
+        },
       );
   } finally {
     signal.removeEventListener("abort", onAbort);

@@ -671,7 +671,17 @@ async function provisionWithStore<
         for (;;) {
           const found = await store.lookup(entry, engineFile);
           if (found.kind === "hit") {
-            await importEngine(session, found.entry, result.enginePath, signal);
+            try {
+              await importEngine(session, found.entry, result.enginePath, signal);
+            } catch (error) {
+              // The import is a shortcut: without it this companion builds the engine itself.
+              if (signal.aborted) throw error;
+              logger.warn(
+                { model: result.modelName, err: (error as Error).message },
+                `${result.modelName}: could not import the engine from the store, building it here: ${(error as Error).message}`,
+              );
+              break;
+            }
             report.imports.push({
               modelName: result.modelName,
               sourceHost: found.entry.source.sourceHost,
