@@ -19,7 +19,11 @@ beforeAll(async () => {
   // operator's sshd would.
   home = join(world.temp.path, "companion-home");
   mkdirSync(home, { recursive: true });
-  world.sshd.setAccount({ home, path: "/usr/local/bin:/usr/bin:/bin" });
+  // An old operator-tool on its PATH, as a companion set up by hand long ago may have.
+  const oldBin = join(world.temp.path, "old-bin");
+  mkdirSync(oldBin, { recursive: true });
+  writeFileSync(join(oldBin, "operator-tool"), "#!/bin/sh\necho 0.0.1\n", { mode: 0o755 });
+  world.sshd.setAccount({ home, path: `${oldBin}:/usr/local/bin:/usr/bin:/bin` });
 
   const models = join(world.temp.path, "workstation-models");
   mkdirSync(models, { recursive: true });
@@ -51,11 +55,12 @@ function args(extra: string[]): string[] {
 
 const build = (argv: string[]) => runOperatorTool(argv, { env: world.env, timeoutMs: 200_000 });
 
-describe("build-cache on a companion without operator-tool", () => {
+describe("build-cache on a companion without a usable operator-tool (an old one on its PATH)", () => {
   it("without --install-companion: exit 30, the fix names companion install", async () => {
     const run = await build(args(["--json"]));
     expect(run.exitCode, run.stderr).toBe(30);
     expect(run.stderr).toContain("operator-tool companion install");
+    expect(run.stderr).toContain("it has 0.0.1");
     expect(JSON.parse(run.stdout)).toMatchObject({ failurePhase: "companion-bringup", install: null });
   }, 120_000);
 

@@ -34,9 +34,6 @@ export async function cacheBuildDeps(
     import("@operator-tool/tile-downloader"),
     import("@operator-tool/remote-provisioner-invoker"),
   ]);
-  const secrets = Object.fromEntries(
-    Object.entries(ctx.secrets).filter((entry): entry is [string, string] => entry[1] !== undefined),
-  );
   return {
     signal: ctx.signal,
     logger: ctx.logger,
@@ -71,7 +68,9 @@ export async function cacheBuildDeps(
       const result = await invokeProvisioner({
         exec: (cmd) => session.connection.exec(cmd),
         command,
-        secrets,
+        // The companion needs none of the workstation's secrets (flights token, tile key, SSH
+        // passphrase): a lost drone must not carry them. An empty object keeps the stdin lifeline.
+        secrets: {},
         redact: (text) => ctx.redactor.redact(text),
         logger: run.logger,
         signal: run.signal,
@@ -110,6 +109,7 @@ export async function connectSession(
   const { user, hostname, port } = connection.target;
   // --remote-command, else what the checks find there (or the wrapper an install writes).
   let remoteCommand = explicitRemoteCommand ?? "operator-tool";
+  let installedWrapper: string | undefined;
   /** A push's files as a live-view row (sent / to send, bytes), and each file to the log. */
   const pushProgress = (row: string) => {
     let sent = 0;
@@ -129,10 +129,12 @@ export async function connectSession(
     get remoteCommand() {
       return remoteCommand;
     },
-    async checkReadiness(requiredBytes) {
+    async checkReadiness(requiredBytes, dryRun) {
       const { data, notReady } = await checkCompanion(ctx, connection, requiredBytes, {
-        remoteCommand: explicitRemoteCommand,
+        // After an install, check the installed tool, not an older one the search could find.
+        remoteCommand: explicitRemoteCommand ?? installedWrapper,
         cacheRoot,
+        dryRun,
       });
       remoteCommand = data.remoteCommand;
       const toolUnusable = data.checks.some((c) => c.name === "operator-tool" && !c.ok);
@@ -149,7 +151,8 @@ export async function connectSession(
         onProgress: pushProgress("install"),
       });
       // An explicit --remote-command still wins; else the remote phases run the installed wrapper.
-      if (explicitRemoteCommand === undefined) remoteCommand = result.wrapper;
+      installedWrapper = bringup.shellQuote(result.wrapper);
+      if (explicitRemoteCommand === undefined) remoteCommand = installedWrapper;
       return {
         outcome: result.outcome,
         version: result.version,

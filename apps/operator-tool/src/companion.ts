@@ -70,7 +70,7 @@ export async function checkCompanion(
   ctx: CommandContext,
   connection: CompanionConnection,
   requiredBytes: number,
-  overrides: { remoteCommand?: string | undefined; cacheRoot?: string | undefined } = {},
+  overrides: { remoteCommand?: string | undefined; cacheRoot?: string | undefined; dryRun?: boolean } = {},
 ): Promise<{ data: CompanionCheckData; notReady: CompanionNotReadyError | undefined }> {
   const { checkReadiness, CompanionNotReadyError } = await import("@operator-tool/companion-bringup");
   const { checks, remoteCommand } = await checkReadiness(connection, {
@@ -78,6 +78,7 @@ export async function checkCompanion(
     cacheRoot: overrides.cacheRoot ?? ctx.option("companionCacheRoot"),
     requiredBytes,
     localVersion: toolVersion(),
+    dryRun: overrides.dryRun === true,
   });
   const data: CompanionCheckData = {
     host: `${connection.target.user}@${connection.target.hostname}:${connection.target.port}`,

@@ -125,6 +125,12 @@ describe("inventories (Ansible INI and YAML)", () => {
     expect(names("all:&orin_nx:!jetson-03")).toEqual(["jetson-01", "jetson-02"]);
     expect(names("jetson-*")).toEqual(["jetson-01", "jetson-02", "jetson-03"]);
     expect(() => names("nothing-here")).toThrow(/--limit nothing-here selects no host/);
+    // Only exclusions: from every host, as Ansible does.
+    expect(names("!jetson-03")).toEqual(names("all").filter((h) => h !== "jetson-03"));
+    // A pattern that does not compile is the operator's typo, not a crash.
+    expect(names("jetson-0[12]")).toEqual(["jetson-01", "jetson-02"]);
+    expect(() => names("jetson-[12")).toThrow(expect.objectContaining({ code: "INVENTORY_INVALID" }));
+    expect(() => names("~jetson-(")).toThrow(/--limit term "~jetson-\(" is not a valid pattern/);
   });
 
   it("names the line of a malformed INI entry and the key of a malformed YAML one", async () => {

@@ -324,7 +324,8 @@ export function selectHosts(inventory: Inventory, limit: string | undefined): In
     return out;
   };
   const plain = terms.filter((t) => !t.startsWith("&") && !t.startsWith("!"));
-  const selected = new Set<string>();
+  // Only `&`/`!` terms narrow every host, as in Ansible (`--limit '!jetson-03'`).
+  const selected = new Set<string>(plain.length === 0 ? inventory.hosts.map((h) => h.name) : []);
   for (const t of plain) for (const h of matching(t)) selected.add(h);
   for (const t of terms.filter((t) => t.startsWith("&"))) {
     const keep = matching(t.slice(1));
@@ -342,15 +343,31 @@ export function selectHosts(inventory: Inventory, limit: string | undefined): In
 
 function termMatcher(term: string): (name: string) => boolean {
   if (term.startsWith("~")) {
-    const re = new RegExp(term.slice(1));
+    const re = patternRegExp(term.slice(1), term);
     return (name) => re.test(name);
   }
   if (!/[*?[]/.test(term)) return (name) => name === term;
-  const re = new RegExp(
+  const re = patternRegExp(
     `^${term
       .split("")
-      .map((c) => (c === "*" ? ".*" : c === "?" ? "." : c.replace(/[.+^${}()|\\\]]/g, "\\$&")))
+      .map((c) => (c === "*" ? ".*" : c === "?" ? "." : c.replace(/[.+^${}()|\\]/g, "\\$&")))
       .join("")}$`,
+    term,
   );
   return (name) => re.test(name);
+}
+
+/** A --limit term as a regular expression; one that does not compile is the operator's to fix. */
+function patternRegExp(source: string, term: string): RegExp {
+  try {
+    return new RegExp(source);
+  } catch (error) {
+    throw new InventoryInvalidError(
+      `--limit term "${term}" is not a valid pattern (${(error as Error).message})`,
+      {
+        hint: "use host or group names, * and ? globs, [abc] classes, or ~regex with a valid regular expression",
+        cause: error,
+      },
+    );
+  }
 }

@@ -187,7 +187,7 @@ export function companionOptions(): Option[] {
     ).helpGroup(GROUPS.companion),
     new Option(
       "--remote-command <cmd>",
-      "how to run operator-tool on the companion (default: operator-tool on its PATH, else ~/.local/bin/operator-tool from companion install)",
+      "how to run operator-tool on the companion (default: ~/.local/bin/operator-tool from companion install when there, else operator-tool on its PATH)",
     ).helpGroup(GROUPS.companion),
   ];
 }

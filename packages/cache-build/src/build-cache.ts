@@ -134,6 +134,7 @@ export interface CompanionSession {
    */
   checkReadiness(
     requiredBytes: number,
+    dryRun: boolean,
   ): Promise<{ checks: ReadinessCheckResult[]; notReady: Error | undefined; toolUnusable: boolean }>;
   /** Installs this workstation's operator-tool there (`companion install`). */
   installTool(signal: AbortSignal): Promise<CompanionInstallSummary>;
@@ -350,7 +351,10 @@ export async function buildCache<
     logger.debug({ phase: phases.current, error: report.error, err: error }, "build-cache failed");
   } finally {
     session?.close();
-    await lock?.release();
+    // A release that fails must not lose the record: the next run reclaims a dead holder's lock.
+    await lock
+      ?.release()
+      .catch((error: unknown) => logger.warn({ err: error }, "could not release the build lock"));
     report.phases = { ...phases.timings };
     report.totalDurationMs = Math.round(performance.now() - started);
     await record?.finish(report.outcome, report.exitCode, deps.redactValue(report));
@@ -399,11 +403,12 @@ export async function runCompanionPhases<
   const { options, job, report, phases, run, deps } = input;
   const { dryRun } = options;
   const { signal, logger } = run;
+  let wouldInstall = false;
   const session = await phases.run("companion-bringup", async () => {
     const opened = await input.connect();
     input.onSession(opened);
     const requiredBytes = (report.tilePlan?.total.bytesEstimate ?? 0) + options.engineMarginBytes;
-    let readiness = await opened.checkReadiness(requiredBytes);
+    let readiness = await opened.checkReadiness(requiredBytes, dryRun);
     if (readiness.toolUnusable && options.installCompanion && !dryRun) {
       report.install = await opened.installTool(signal);
       logger.info(
@@ -412,14 +417,18 @@ export async function runCompanionPhases<
           ? `installed operator-tool ${report.install.version} on the companion`
           : `operator-tool ${report.install.version} is already installed on the companion`,
       );
-      readiness = await opened.checkReadiness(requiredBytes);
+      readiness = await opened.checkReadiness(requiredBytes, dryRun);
     }
     report.companion = {
       host: opened.host,
       hostKeyFingerprint: opened.hostKeyFingerprint,
       checks: readiness.checks,
     };
-    if (readiness.notReady !== undefined) throw readiness.notReady;
+    // A dry run installs nothing: a missing tool that --install-companion would install is not a failure.
+    const failedOnlyTool = readiness.checks.every((c) => c.ok || c.name === "operator-tool");
+    wouldInstall = dryRun && options.installCompanion && readiness.toolUnusable && failedOnlyTool;
+    if (wouldInstall) logger.info({}, "dry run: operator-tool would be installed on the companion");
+    else if (readiness.notReady !== undefined) throw readiness.notReady;
     if (!dryRun) {
       const tiles = await deps.readTileset(job);
       if (tiles === undefined) throw new TilesetMissingError(job.tilesetPath);
@@ -454,8 +463,11 @@ export async function runCompanionPhases<
   // A dry run pushes no models: a workstation corpus has nothing on the companion to decide on yet.
   const remoteCorpus =
     options.corpus.location === "companion" ? options.corpus.path : report.models?.remoteCorpus;
-  if (remoteCorpus === undefined) {
-    logger.info({}, "dry run: the workstation corpus is not pushed, so no engine decisions are asked for");
+  if (remoteCorpus === undefined || wouldInstall) {
+    logger.info(
+      {},
+      "dry run: no engine decisions asked for (the models or the tool are not on the companion yet)",
+    );
   } else {
     await phases.run("remote-provision", async () => {
       if (input.provision !== undefined) {

@@ -296,6 +296,11 @@ export async function buildFleet<
     await Promise.all(
       work.map(async ({ target, flight }) => {
         await forks.take();
+        // Ctrl-C while this host waited for a fork: it never starts, and leaves no empty run behind.
+        if (signal.aborted) {
+          forks.give();
+          return;
+        }
         startedHosts.add(target.name);
         try {
           const hostReport = hostReports.get(target.name)!;
@@ -356,7 +361,10 @@ export async function buildFleet<
     }
     logger.debug({ phase: phases.current, error: report.error, err: error }, "fleet failed");
   } finally {
-    await lock?.release();
+    // A release that fails must not lose the record: the next run reclaims a dead holder's lock.
+    await lock
+      ?.release()
+      .catch((error: unknown) => logger.warn({ err: error }, "could not release the build lock"));
     report.hosts = [...hostReports.values()];
     report.summary = {
       hosts: report.hosts.length,

@@ -321,7 +321,7 @@ describe("readiness checks", () => {
       { ...c, run: (command, input) => c.run(`HOME=${home} PATH=/usr/bin:/bin ${command}`, input) },
       { remoteCommand: undefined, cacheRoot: join(temp.path, "c2"), requiredBytes: 1, localVersion: "0.1.0" },
     );
-    expect(found.remoteCommand).toBe(wrapper);
+    expect(found.remoteCommand).toBe(`'${wrapper}'`);
     expect(found.checks[0]).toMatchObject({ name: "operator-tool", ok: true });
   });
 });

@@ -12,11 +12,14 @@ export interface ReadinessCheck {
 
 export interface ReadinessOptions {
   /**
-   * How to run operator-tool there. Unset: \`operator-tool\` on the PATH an SSH
-   * command gets, else the wrapper \`companion install\` puts in ~/.local/bin
-   * (a non-login shell's PATH seldom has it).
+   * How to run operator-tool there (a shell fragment). Unset: the wrapper
+   * `companion install` puts in ~/.local/bin when it is there (a non-login
+   * shell's PATH seldom has it, and it is the one the operator installed on
+   * purpose), else `operator-tool` on the PATH an SSH command gets.
    */
   remoteCommand: string | undefined;
+  /** Only look: do not create the cache root (a dry run changes nothing). */
+  dryRun?: boolean;
   cacheRoot: string;
   /** Bytes the tiles to push and the engines need on the companion. */
   requiredBytes: number;
@@ -26,7 +29,7 @@ export interface ReadinessOptions {
 
 export interface Readiness {
   checks: ReadinessCheck[];
-  /** The command that runs operator-tool there: the option's, or the one found. */
+  /** The command that runs operator-tool there: the option's, or the one found (quoted: a shell fragment). */
   remoteCommand: string;
 }
 
@@ -44,7 +47,8 @@ export async function checkReadiness(
   const root = shellQuote(options.cacheRoot);
   const find =
     options.remoteCommand === undefined
-      ? `if command -v operator-tool >/dev/null 2>&1; then c=operator-tool; elif [ -x "${INSTALLED_WRAPPER}" ]; then c="${INSTALLED_WRAPPER}"; else c=operator-tool; fi`
+      ? // The wrapper's path comes back quoted, so a home with a space in it still runs.
+        `if [ -x "${INSTALLED_WRAPPER}" ]; then c=$(printf "'%s'" "${INSTALLED_WRAPPER}"); else c=operator-tool; fi`
       : `c=${shellQuote(options.remoteCommand)}`;
   const script = [
     find,
@@ -52,8 +56,12 @@ export async function checkReadiness(
     `v=$(eval "$c --version" 2>&1); echo "version_rc=$?"; printf 'version=%s\\n' "$(printf '%s' "$v" | head -n 1)"`,
     `printf 'arch=%s\\n' "$(uname -m)"`,
     `printf 'tegra=%s\\n' "$(head -n 1 /etc/nv_tegra_release 2>/dev/null)"`,
-    `if mkdir -p ${root} 2>/dev/null && [ -w ${root} ]; then echo writable=1; else echo writable=0; fi`,
-    `printf 'avail_kb=%s\\n' "$(df -Pk ${root} 2>/dev/null | awk 'NR==2 {print $4}')"`,
+    options.dryRun === true
+      ? // Judged on the root, or the nearest directory above it that exists.
+        `d=${root}; while [ ! -e "$d" ]; do d=$(dirname "$d"); done`
+      : `mkdir -p ${root} 2>/dev/null; d=${root}`,
+    `if [ -d "$d" ] && [ -w "$d" ]; then echo writable=1; else echo writable=0; fi`,
+    `printf 'avail_kb=%s\\n' "$(df -Pk "$d" 2>/dev/null | awk 'NR==2 {print $4}')"`,
   ].join("\n");
   const result = await conn.run(`sh -c ${shellQuote(script)}`);
   const values = new Map<string, string>();

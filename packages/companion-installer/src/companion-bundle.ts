@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import {
   cpSync,
   existsSync,
@@ -67,11 +68,22 @@ interface BundleRecord {
  * only that architecture's native library, and a package.json naming the
  * version. Reused while none of its inputs changed.
  */
-export async function prepareCompanionBundle(options: PrepareBundleOptions): Promise<CompanionBundle> {
+export function prepareCompanionBundle(options: PrepareBundleOptions): Promise<CompanionBundle> {
   const dir = join(options.stagingRoot, "companion-bundles", `${options.version}-${options.arch}`);
+  // A fleet installs on several companions at once: they share one bundle, built once.
+  const pending = bundlesInProgress.get(dir);
+  if (pending !== undefined) return pending;
+  const building = prepareBundleIn(dir, options).finally(() => bundlesInProgress.delete(dir));
+  bundlesInProgress.set(dir, building);
+  return building;
+}
+
+const bundlesInProgress = new Map<string, Promise<CompanionBundle>>();
+
+async function prepareBundleIn(dir: string, options: PrepareBundleOptions): Promise<CompanionBundle> {
   const reused = reuseBundle(dir);
   if (reused !== undefined) return finish(options, dir, reused);
-  const temp = `${dir}.tmp-${process.pid}`;
+  const temp = `${dir}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
   rmSync(temp, { recursive: true, force: true });
   mkdirSync(join(temp, "lib"), { recursive: true });
   let inputs: Record<string, number>;

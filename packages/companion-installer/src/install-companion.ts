@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "@operator-tool/atomic-file";
 import type { CompanionConnection } from "@operator-tool/companion-bringup";
@@ -94,8 +94,8 @@ export async function installCompanion(options: InstallCompanionOptions): Promis
     prebuiltScriptDir: options.prebuiltScriptDir,
   });
   const files = [...bundle.files];
-  const generated = join(bundle.dir, "..", `generated-${version}-${arch}-${process.pid}`);
-  mkdirSync(generated, { recursive: true });
+  // Per install, not per process: a fleet installs on several companions at once.
+  const generated = mkdtempSync(join(bundle.dir, "..", `generated-${version}-${arch}-`));
   try {
     return await installWith(options, { started, where, facts, arch, node, files, generated });
   } finally {
