@@ -671,11 +671,17 @@ async function provisionWithStore<
         return reused;
       }
       const identity = identityDigest(deviceIdentity(plan.host));
-      for (const result of plan.results) {
-        if (result.outcome !== "would-build") continue;
-        const engineFile = posix.basename(result.enginePath);
-        const entry = storeKey(identity, result);
-        const key = `${entry}/${engineFile}`;
+      // Claims are held until this companion's build ends: taken in one global order,
+      // two companions whose corpora list the same models differently never wait on each other.
+      const toBuild = plan.results
+        .filter((r) => r.outcome === "would-build")
+        .map((result) => {
+          const engineFile = posix.basename(result.enginePath);
+          const entry = storeKey(identity, result);
+          return { result, engineFile, entry, key: `${entry}/${engineFile}` };
+        })
+        .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      for (const { result, engineFile, entry, key } of toBuild) {
         for (;;) {
           const found = await store.lookup(entry, engineFile);
           if (found.kind === "hit") {
