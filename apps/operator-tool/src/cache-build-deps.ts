@@ -141,8 +141,8 @@ export async function connectSession(
       return { checks: data.checks, notReady, toolUnusable };
     },
     async installTool(signal) {
-      const { ensureCompanionInstalled } = await import("@operator-tool/companion-installer");
-      const result = await ensureCompanionInstalled({
+      const { installCompanion } = await import("@operator-tool/companion-installer");
+      const result = await installCompanion({
         connection,
         version: toolVersion(),
         stagingRoot: ctx.option("stagingRoot"),

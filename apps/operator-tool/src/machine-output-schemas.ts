@@ -124,6 +124,52 @@ export async function machineOutputSchemas(): Promise<MachineOutputSchema[]> {
     })
     .meta({ title: "companion check --json", description: "the readiness checks; exit 30 when one failed" });
 
+  const pushed = z.strictObject({
+    planned: z.number().int(),
+    sent: z.number().int().describe("files whose bytes crossed the link"),
+    linked: z.number().int().describe("files copied on the companion from an installed version"),
+    skipped: z.number().int(),
+    bytesSent: z.number().int(),
+  });
+  const companionInstall = z
+    .union([
+      z
+        .strictObject({
+          host: z.string(),
+          outcome: z.enum(["installed", "unchanged"]),
+          version: z.string(),
+          arch: z.enum(["arm64", "x64"]).describe("Node's name for the companion's architecture"),
+          glibc: z.string(),
+          previousVersion: z.string().nullable(),
+          versionDir: z.string(),
+          wrapper: z.string(),
+          node: z.strictObject({
+            source: z.enum(["companion", "option", "workstation", "registry"]),
+            path: z.string(),
+          }),
+          transfer: pushed,
+          verifiedVersion: z.string().describe("what the installed wrapper's --version printed"),
+          durationMs: z.number().nonnegative(),
+        })
+        .describe("an install (or a no-op: outcome unchanged)"),
+      z
+        .strictObject({
+          host: z.string(),
+          version: z.string().describe("now current"),
+          replaced: z.string().nullable().describe("was current; --rollback again returns to it"),
+          verifiedVersion: z.string(),
+        })
+        .describe("--rollback"),
+    ])
+    .meta({ title: "companion install --json", description: "what the install or the rollback did" });
+
+  const locksUnlock = z
+    .strictObject({
+      unlocked: z.string().describe("the lock id removed"),
+      owner: z.looseObject({}).nullable().optional().describe("the owner record the lock had"),
+    })
+    .meta({ title: "locks unlock --json", description: "the lock removed, and whose it was" });
+
   const locksList = z
     .strictObject({
       stagingRoot: z.string(),
@@ -186,6 +232,8 @@ export async function machineOutputSchemas(): Promise<MachineOutputSchema[]> {
     { id: "flights-show", commands: ["flights show --json"], schema: flightsShow },
     { id: "tiles-download", commands: ["tiles download --json"], schema: tilesDownload },
     { id: "companion-check", commands: ["companion check --json"], schema: companionCheck },
+    { id: "companion-install", commands: ["companion install --json"], schema: companionInstall },
+    { id: "locks-unlock", commands: ["locks unlock --json"], schema: locksUnlock },
     { id: "locks-list", commands: ["locks list --json"], schema: locksList },
     { id: "runs-list", commands: ["runs list --json"], schema: runsList },
     {

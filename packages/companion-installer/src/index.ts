@@ -18,7 +18,6 @@ export type {
 export {
   DEFAULT_BIN_DIR,
   DEFAULT_PREFIX,
-  ensureCompanionInstalled,
   installCompanion,
   rollbackCompanion,
 } from "./install-companion.js";

@@ -266,13 +266,6 @@ export async function rollbackCompanion(options: RollbackCompanionOptions): Prom
   };
 }
 
-/** Installs when the companion lacks this version (or runs another); returns what was done. */
-export async function ensureCompanionInstalled(
-  options: InstallCompanionOptions,
-): Promise<InstallCompanionResult> {
-  return installCompanion(options);
-}
-
 async function probe(
   connection: CompanionConnection,
   options: InstallCompanionOptions,

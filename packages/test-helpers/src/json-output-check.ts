@@ -27,6 +27,8 @@ const DOCUMENTS: Record<string, string> = {
   "flights show": "flights-show",
   "tiles download": "tiles-download",
   "companion check": "companion-check",
+  "companion install": "companion-install",
+  "locks unlock": "locks-unlock",
   "locks list": "locks-list",
   "runs list": "runs-list",
 };
