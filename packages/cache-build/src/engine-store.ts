@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, readFile, rename, rm } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { sha256OfFile, writeFileAtomic, writeJsonAtomic } from "@operator-tool/atomic-file";
+import { commitTempFile, sha256OfFile, writeFileAtomic, writeJsonAtomic } from "@operator-tool/atomic-file";
 
 /**
  * What the companion's host probe says about the hardware and software an
@@ -106,6 +106,15 @@ export class EngineStore {
     return join(this.root, identity);
   }
 
+  /** Every entry's directory (`<identity>/<inputs>/`): where a killed pull leaves its temp files. */
+  async entryDirectories(): Promise<string[]> {
+    const below = async (dir: string) =>
+      (await readdir(dir, { withFileTypes: true }).catch(() => []))
+        .filter((d) => d.isDirectory())
+        .map((d) => join(dir, d.name));
+    return (await Promise.all((await below(this.root)).map(below))).flat();
+  }
+
   /** A temp file in the entry's directory, named as atomic-file names them (a sweep removes a dead pid's). */
   async tempFor(identity: string, engineFile: string): Promise<string> {
     await mkdir(this.dir(identity), { recursive: true });
@@ -167,7 +176,8 @@ export class EngineStore {
       await rm(`${enginePath}.source.json`, { force: true });
       await writeFileAtomic(`${enginePath}.sha256`, pulled.sidecarText);
       await writeFileAtomic(`${enginePath}.build.json`, pulled.recordText);
-      await rename(pulled.engineTemp, enginePath);
+      // Synced before the rename: after a power cut the store has the whole engine or none.
+      await commitTempFile(pulled.engineTemp, enginePath, { fsync: true });
       await writeJsonAtomic(`${enginePath}.source.json`, source);
     } finally {
       await rm(pulled.engineTemp, { force: true });

@@ -263,10 +263,10 @@ export async function buildFleet<
           },
           warn: (fields, message) => logger.warn(fields, message),
         });
-        const removed = await removeStaleStagingTempFiles(
-          options.stagingRoot,
-          flights.map((f) => dirname(f.job.tilesetPath)),
-        );
+        const removed = await removeStaleStagingTempFiles(options.stagingRoot, [
+          ...flights.map((f) => dirname(f.job.tilesetPath)),
+          ...(await EngineStore.under(options.stagingRoot).entryDirectories()),
+        ]);
         if (removed > 0) logger.info({ removed }, "removed temp files left by killed runs");
         return held;
       });
