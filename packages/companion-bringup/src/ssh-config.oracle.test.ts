@@ -580,7 +580,9 @@ describe("ssh_config resolution agrees with `ssh -G` (OpenSSH as the oracle)", (
     }
 
     if (c.verbose) {
-      const overrideProxy = ours!.proxy?.kind === "command" ? [] : ["-o", "ProxyCommand=exec true"];
+      // ssh runs a ProxyCommand as `exec <command>`: "true" starts nothing that writes. ("exec true"
+      // would become `exec exec true`, whose shell error, written in pieces, can split an ssh -v line.)
+      const overrideProxy = ours!.proxy?.kind === "command" ? [] : ["-o", "ProxyCommand=true"];
       const v = await run(
         ["-v", "-F", config, "-o", "BatchMode=yes", ...overrideProxy, ...sshFlags(flags), c.host, "true"],
         sshEnv(),
