@@ -17,7 +17,13 @@ export type TileFault =
   | { contentType: string }
   | { notAnImage: true }
   | { delayMs: number }
-  | { hang: true };
+  | { hang: true }
+  /**
+   * The connection goes away: `abrupt` after half the body (HTTP/2: GOAWAY with an
+   * error, then the connection drops; HTTP/1.1: the connection drops); `graceful`
+   * serves this tile, then no new requests on that connection (HTTP/2: GOAWAY).
+   */
+  | { goaway: "abrupt" | "graceful" };
 
 export interface TileServerOptions {
   format?: "png" | "jpg";
@@ -40,8 +46,32 @@ export interface TileServer extends LoopbackServer {
   tileBody(z: number, x: number, y: number): Buffer;
 }
 
-/** A tile provider on loopback serving valid, distinct PNG/JPEG tiles, with faults on demand. */
-export async function startTileServer(options: TileServerOptions = {}): Promise<TileServer> {
+/** The request and response a tile handler needs: node:http's, or node:http2's compatibility API. */
+export interface TileHttpRequest {
+  url?: string | undefined;
+}
+export interface TileHttpResponse {
+  headersSent: boolean;
+  writeHead(status: number, headers?: Record<string, string>): TileHttpResponse;
+  write(chunk: Buffer): unknown;
+  end(body: Buffer | string): unknown;
+}
+
+/** How a protocol cuts an answer short: HTTP/1.1 drops the connection, HTTP/2 resets the stream. */
+export interface TileCutters {
+  reset(): void;
+  goaway(graceful: boolean): void;
+}
+
+export interface TileHandler {
+  handle(req: TileHttpRequest, res: TileHttpResponse, cut: TileCutters): Promise<void>;
+  attempts: Map<string, number>;
+  served: Map<string, number>;
+  tileBody(z: number, x: number, y: number): Buffer;
+}
+
+/** Serves tiles with the faults `options.fault` asks for; shared by the HTTP/1.1 and the TLS (HTTP/2) servers. */
+export function createTileHandler(options: TileServerOptions): TileHandler {
   const attempts = new Map<string, number>();
   const served = new Map<string, number>();
   const format = options.format ?? "png";
@@ -55,7 +85,7 @@ export async function startTileServer(options: TileServerOptions = {}): Promise<
     }
     return body;
   };
-  const server = await startLoopbackServer(async (req, res) => {
+  const handle = async (req: TileHttpRequest, res: TileHttpResponse, cut: TileCutters) => {
     const url = new URL(req.url ?? "/", "http://localhost");
     const match = /^\/tiles\/(\d+)\/(\d+)\/(\d+)\.(png|jpg)$/.exec(url.pathname);
     if (match === null) {
@@ -77,15 +107,25 @@ export async function startTileServer(options: TileServerOptions = {}): Promise<
     if (fault !== undefined) {
       if ("hang" in fault) return;
       if ("reset" in fault) {
-        req.socket.destroy();
+        cut.reset();
         return;
+      }
+      if ("goaway" in fault) {
+        if (fault.goaway === "abrupt") {
+          res.writeHead(200, { "content-type": contentType, "content-length": String(body.length) });
+          res.write(body.subarray(0, Math.floor(body.length / 2)));
+          await new Promise((r) => setTimeout(r, 20));
+          cut.goaway(false);
+          return;
+        }
+        cut.goaway(true);
       }
       if ("delayMs" in fault) await new Promise((r) => setTimeout(r, fault.delayMs));
       if ("truncate" in fault) {
         res.writeHead(200, { "content-type": contentType, "content-length": String(body.length) });
         res.write(body.subarray(0, Math.floor(body.length / 2)));
         await new Promise((r) => setTimeout(r, 20));
-        req.socket.destroy();
+        cut.reset();
         return;
       }
       if ("status" in fault) {
@@ -107,10 +147,30 @@ export async function startTileServer(options: TileServerOptions = {}): Promise<
     }
     served.set(key, (served.get(key) ?? 0) + 1);
     res.writeHead(200, { "content-type": contentType, "content-length": String(body.length) }).end(body);
-  });
-  const ext = format;
+  };
+  return { handle, attempts, served, tileBody };
+}
+
+/** A tile provider on loopback serving valid, distinct PNG/JPEG tiles, with faults on demand. */
+export async function startTileServer(options: TileServerOptions = {}): Promise<TileServer> {
+  const tiles = createTileHandler(options);
+  const server = await startLoopbackServer((req, res) =>
+    tiles.handle(req, res, {
+      reset: () => req.socket.destroy(),
+      goaway: (graceful) => {
+        if (graceful) res.shouldKeepAlive = false;
+        else req.socket.destroy();
+      },
+    }),
+  );
+  const ext = options.format ?? "png";
   const template = `${server.url}/tiles/{z}/{x}/{y}.${ext}${options.apiKey === undefined ? "" : "?key={apiKey}"}`;
-  return Object.assign(server, { template, attempts, served, tileBody });
+  return Object.assign(server, {
+    template,
+    attempts: tiles.attempts,
+    served: tiles.served,
+    tileBody: tiles.tileBody,
+  });
 }
 
 /** A valid 1×1 PNG whose bytes depend on `label`, padded with a text chunk. */

@@ -78,9 +78,21 @@ function describeRequestError(error: unknown): string {
     case "UND_ERR_RES_CONTENT_LENGTH_MISMATCH":
       return "truncated body";
     default:
+      if (code !== undefined && TLS_TRUST_CODES.has(code))
+        return `the provider's TLS certificate is not trusted (${code}); for a private CA pass --ca-file`;
       return code ?? (error as Error).message;
   }
 }
+
+const TLS_TRUST_CODES = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "CERT_HAS_EXPIRED",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+]);
 
 function header(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;

@@ -22,6 +22,7 @@ import {
 } from "./tile-cache.js";
 import { TileFetcher } from "./tile-fetcher.js";
 import { type TileCoord, tileKey } from "./tile-math.js";
+import { openTileTransport, type TileTransport } from "./tile-transport.js";
 
 /** The few logger methods used here; a pino logger fits. */
 export interface DownloaderLogger {
@@ -37,7 +38,12 @@ export interface DownloadTilesOptions {
   providerCacheDir: string;
   tileset: { path: string; flightId: string; coverage: string; zooms: number[]; bufferM: number };
   userAgent: string;
+  /** Requests in flight at most, over however many connections `maxConnections` allows. */
   concurrency?: number;
+  /** Connections per provider host at most (see `TileTransportOptions.maxConnections`). */
+  maxConnections?: number;
+  /** PEM of a private CA the provider's certificate chains to, trusted besides the system's. */
+  ca?: string;
   /** Requests per second per host; 0 for no cap. */
   maxRequestsPerSecond?: number;
   /** Attempts per tile for transient failures (5xx, resets, timeouts, bad bodies). */
@@ -96,6 +102,8 @@ export interface DownloadResult {
   /** Written only when the outcome is `complete`. */
   tilesetPath: string | undefined;
   tilesetWritten: boolean;
+  /** The protocol each provider origin was reached with ("h2" or "http/1.1"); empty when nothing was fetched. */
+  protocols: Record<string, string>;
 }
 
 const DEFAULTS = {
@@ -159,7 +167,7 @@ export async function downloadTiles(options: DownloadTilesOptions): Promise<Down
     stop.abort(new Error(reason));
   };
 
-  const { fetcher, close: closeFetcher } = await openFetcher(options, settings);
+  const { fetcher, transport, close: closeFetcher } = await openFetcher(options, settings);
   const writer = new PipelinedAtomicWriter(
     options.durability === undefined ? {} : { durability: options.durability },
   );
@@ -250,6 +258,7 @@ export async function downloadTiles(options: DownloadTilesOptions): Promise<Down
     absentTiles: tally.absentTiles.sort(compareTiles),
     tilesetPath: outcome === "complete" ? options.tileset.path : undefined,
     tilesetWritten,
+    protocols: Object.fromEntries(transport.protocols),
   };
 }
 
@@ -257,14 +266,12 @@ export async function downloadTiles(options: DownloadTilesOptions): Promise<Down
 async function openFetcher(
   options: DownloadTilesOptions,
   settings: typeof DEFAULTS,
-): Promise<{ fetcher: TileFetcher; close: () => Promise<void> }> {
-  const { Agent } = await import("undici");
-  const dispatcher = new Agent({
-    connections: settings.concurrency,
-    keepAliveTimeout: 10_000,
-    headersTimeout: settings.requestTimeoutMs,
-    bodyTimeout: settings.requestTimeoutMs,
-    connect: { timeout: Math.min(settings.requestTimeoutMs, 10_000) },
+): Promise<{ fetcher: TileFetcher; transport: TileTransport; close: () => Promise<void> }> {
+  const transport = await openTileTransport({
+    concurrency: settings.concurrency,
+    maxConnections: options.maxConnections,
+    requestTimeoutMs: settings.requestTimeoutMs,
+    ca: options.ca,
   });
   const headers = {
     "user-agent": options.userAgent,
@@ -272,7 +279,7 @@ async function openFetcher(
   };
   const { logger } = options;
   const fetcher = new TileFetcher(
-    dispatcher,
+    transport,
     options.provider,
     headers,
     settings,
@@ -284,7 +291,7 @@ async function openFetcher(
         logger?.warn({ host, consecutiveFailures, pauseMs }, "host keeps failing: pausing it"),
     },
   );
-  return { fetcher, close: () => dispatcher.close().catch(() => undefined) };
+  return { fetcher, transport, close: () => transport.close() };
 }
 
 /**

@@ -1,10 +1,9 @@
 import { backoffDelay, HostPacer, PauseGate, sleep } from "@operator-tool/retry-policy";
-import type { Dispatcher } from "undici";
 import { classifyRequestError, classifyTileResponse } from "./classify-response.js";
 import type { TileImageFormat } from "./image-check.js";
 import { type TileProvider, tileUrl } from "./provider.js";
 import { type TileCoord, tileKey } from "./tile-math.js";
-import { requestTile } from "./tile-request.js";
+import type { TileTransport } from "./tile-transport.js";
 
 export interface TileFetcherSettings {
   maxRequestsPerSecond: number;
@@ -50,7 +49,7 @@ export class TileFetcher {
   rateLimitedMs = 0;
 
   constructor(
-    private readonly dispatcher: Dispatcher,
+    private readonly transport: Pick<TileTransport, "request">,
     private readonly provider: TileProvider,
     private readonly headers: Record<string, string>,
     private readonly settings: TileFetcherSettings,
@@ -74,7 +73,7 @@ export class TileFetcher {
       this.requests++;
       let outcome: ReturnType<typeof classifyTileResponse>;
       try {
-        const response = await requestTile(this.dispatcher, url, this.headers, signal);
+        const response = await this.transport.request(url, this.headers, signal);
         outcome = classifyTileResponse(response, { blankTileSha256: this.#blank });
       } catch (error) {
         if (signal.aborted) return { kind: "interrupted" };
