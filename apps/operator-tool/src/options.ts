@@ -98,6 +98,16 @@ export function downloadOptions(): Option[] {
     new Option("--concurrency <n>", "parallel tile requests (default 8)")
       .argParser(positiveInteger)
       .helpGroup(GROUPS.tiles),
+    new Option(
+      "--max-connections <n>",
+      "connections per provider host; HTTP/2 carries --concurrency requests on these (default 2 for HTTP/2, 8 for HTTP/1.1)",
+    )
+      .argParser(positiveInteger)
+      .helpGroup(GROUPS.tiles),
+    new Option(
+      "--ca-file <path>",
+      "PEM file of a private CA to trust for the tile provider, besides the system's",
+    ).helpGroup(GROUPS.tiles),
     new Option("--max-rps <n>", "requests per second per provider host, 0 for no cap (default 0)")
       .argParser(nonNegativeNumber)
       .helpGroup(GROUPS.tiles),

@@ -26,6 +26,8 @@ export const configFileSchema = z.strictObject({
   maxTiles: positiveInt.optional(),
   concurrency: positiveInt.max(256).optional(),
   maxRps: z.number().min(0).optional(),
+  maxConnections: positiveInt.max(64).optional(),
+  caFile: z.string().min(1).optional(),
   userAgent: z.string().min(1).max(200).optional(),
   satelliteProviderSubdomains: z.array(z.string().min(1)).min(1).optional(),
   blankTileSha256: z.array(z.string().regex(/^[0-9a-f]{64}$/)).optional(),
@@ -54,6 +56,7 @@ export type ConfigFile = z.infer<typeof configFileSchema>;
 export const LOCAL_PATH_KEYS = [
   "flightsApiTokenFile",
   "apiKeyFile",
+  "caFile",
   "stagingRoot",
   "identityFile",
   "knownHosts",
