@@ -88,6 +88,8 @@ export async function startTlsTileServer(options: TlsTileServerOptions = {}): Pr
         {
           ...tlsOptions,
           allowHTTP1: protocols.includes("http/1.1"),
+          // Node's 10 MB default refuses streams (ENHANCE_YOUR_CALM) under 64 parallel 20 KB tiles; providers do not.
+          maxSessionMemory: 256,
           settings: { maxConcurrentStreams: options.maxConcurrentStreams ?? 100 },
         },
         handler,
