@@ -153,6 +153,29 @@ describe("operator-tool tiles plan", () => {
 });
 
 describe("operator-tool tiles download", () => {
+  it("0: --max-age revalidates old tiles with their ETags (304, no body); 2 for an age it cannot read", async () => {
+    server = await startTileServer({ apiKey: API_KEY, validators: "etag" });
+    const first = await runOperatorTool([...args("download"), "--json"], { env: env() });
+    expect(first.exitCode, first.stderr).toBe(0);
+    const { tilesetPath, counts } = JSON.parse(first.stdout) as {
+      tilesetPath: string;
+      counts: { planned: number };
+    };
+    const tileset = JSON.parse(readFileSync(tilesetPath, "utf8")) as { tiles: { fetchedAt: string }[] };
+    for (const tile of tileset.tiles) tile.fetchedAt = "2025-01-01T00:00:00.000Z";
+    writeFileSync(tilesetPath, JSON.stringify(tileset));
+    const served = server.served.size;
+    const again = await runOperatorTool([...args("download"), "--max-age", "30d", "--json"], { env: env() });
+    expect(again.exitCode, again.stderr).toBe(0);
+    const result = JSON.parse(again.stdout) as { revalidation: { due: number; notModified: number } };
+    expect(result.revalidation).toMatchObject({ due: counts.planned, notModified: counts.planned });
+    expect(server.notModified.size).toBe(counts.planned);
+    expect(server.served.size).toBe(served);
+    const bad = await runOperatorTool([...args("download"), "--max-age", "soon"], { env: env() });
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toContain("--max-age");
+  });
+
   it("0: over HTTP/2 from a provider behind a private CA given with --ca-file; 2 for a --ca-file that is no certificate", async () => {
     const tls = await startTlsTileServer({ apiKey: API_KEY });
     server = tls;

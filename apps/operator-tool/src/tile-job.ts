@@ -4,6 +4,7 @@ import type { TileJobRef, TilePlanSummary } from "@operator-tool/cache-build";
 import { InvalidArgumentError } from "@operator-tool/errors";
 import type { Flight, FlightBounds } from "@operator-tool/flights-api";
 import type { DownloadResult, TilePlan, TileProvider } from "@operator-tool/tile-downloader";
+import { parseAgeSeconds } from "./config/age.js";
 import { ZOOM_RANGE_PATTERN } from "./config/zoom-range.js";
 import type { CommandContext, RunScope } from "./context.js";
 import { createProgressReporter } from "./progress.js";
@@ -143,6 +144,7 @@ export async function downloadJobTiles(
       concurrency: ctx.option("concurrency"),
       maxConnections: ctx.option("maxConnections"),
       ca: await readCaFile(ctx.option("caFile")),
+      maxAgeMs: maxAgeMs(ctx.option("maxAge")),
       maxRequestsPerSecond: ctx.option("maxRps"),
       blankTileSha256: ctx.option("blankTileSha256"),
       retryAbsent: options.retryAbsent,
@@ -154,6 +156,13 @@ export async function downloadJobTiles(
   } finally {
     progress.finish();
   }
+}
+
+/** `--max-age` arrives in seconds from the command line, and as seconds or `30d`-style text from a config file. */
+function maxAgeMs(value: number | string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const seconds = typeof value === "number" ? value : parseAgeSeconds(value);
+  return seconds === undefined ? undefined : seconds * 1000;
 }
 
 /** The `--ca-file` PEM, checked to hold a certificate, so a wrong path fails before any request. */

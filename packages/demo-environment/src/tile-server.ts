@@ -34,6 +34,12 @@ export interface TileServerOptions {
   /** Pad each tile to about this many bytes (a realistic satellite tile is 10-40 KB). */
   tileBytes?: number;
   latencyMs?: number;
+  /**
+   * Send validators and answer conditional requests with 304 when the tile is
+   * unchanged: `etag`, `last-modified`, or both. Undefined: neither, as some
+   * providers do.
+   */
+  validators?: "etag" | "last-modified" | "both";
   fault?: (request: TileRequest) => TileFault | undefined;
 }
 
@@ -43,12 +49,17 @@ export interface TileServer extends LoopbackServer {
   attempts: Map<string, number>;
   /** Tile requests answered with the tile, by key. */
   served: Map<string, number>;
+  /** Conditional requests answered 304, by key. */
+  notModified: Map<string, number>;
+  /** The provider's imagery changed: this tile's body (and validators) become new ones. */
+  replaceTile(z: number, x: number, y: number): void;
   tileBody(z: number, x: number, y: number): Buffer;
 }
 
 /** The request and response a tile handler needs: node:http's, or node:http2's compatibility API. */
 export interface TileHttpRequest {
   url?: string | undefined;
+  headers: Record<string, string | string[] | undefined>;
 }
 export interface TileHttpResponse {
   headersSent: boolean;
@@ -67,6 +78,8 @@ export interface TileHandler {
   handle(req: TileHttpRequest, res: TileHttpResponse, cut: TileCutters): Promise<void>;
   attempts: Map<string, number>;
   served: Map<string, number>;
+  notModified: Map<string, number>;
+  replaceTile(z: number, x: number, y: number): void;
   tileBody(z: number, x: number, y: number): Buffer;
 }
 
@@ -75,12 +88,17 @@ export function createTileHandler(options: TileServerOptions): TileHandler {
   const attempts = new Map<string, number>();
   const served = new Map<string, number>();
   const format = options.format ?? "png";
+  const notModified = new Map<string, number>();
+  const revisions = new Map<string, number>();
   const cache = new Map<string, Buffer>();
   const tileBody = (z: number, x: number, y: number) => {
     const key = `${z}/${x}/${y}`;
     let body = cache.get(key);
     if (body === undefined) {
-      body = format === "png" ? makePng(key, options.tileBytes ?? 0) : makeJpeg(key, options.tileBytes ?? 0);
+      const revision = revisions.get(key) ?? 0;
+      const label = revision === 0 ? key : `${key}#${revision}`;
+      body =
+        format === "png" ? makePng(label, options.tileBytes ?? 0) : makeJpeg(label, options.tileBytes ?? 0);
       if (cache.size < 50_000) cache.set(key, body);
     }
     return body;
@@ -145,10 +163,36 @@ export function createTileHandler(options: TileServerOptions): TileHandler {
       res.writeHead(404, { "content-type": "text/plain" }).end("no tile");
       return;
     }
+    const validators: Record<string, string> = {};
+    const revision = revisions.get(key) ?? 0;
+    if (options.validators === "etag" || options.validators === "both")
+      validators.etag = `"${key.replaceAll("/", "-")}-r${revision}"`;
+    if (options.validators === "last-modified" || options.validators === "both")
+      validators["last-modified"] = new Date(Date.UTC(2026, 0, 1 + revision)).toUTCString();
+    const ifNoneMatch = req.headers["if-none-match"];
+    const ifModifiedSince = req.headers["if-modified-since"];
+    const unchanged =
+      validators.etag !== undefined && ifNoneMatch !== undefined
+        ? ifNoneMatch === validators.etag
+        : validators["last-modified"] !== undefined &&
+          typeof ifModifiedSince === "string" &&
+          Date.parse(ifModifiedSince) >= Date.parse(validators["last-modified"]);
+    if (unchanged) {
+      notModified.set(key, (notModified.get(key) ?? 0) + 1);
+      res.writeHead(304, validators).end("");
+      return;
+    }
     served.set(key, (served.get(key) ?? 0) + 1);
-    res.writeHead(200, { "content-type": contentType, "content-length": String(body.length) }).end(body);
+    res
+      .writeHead(200, { "content-type": contentType, "content-length": String(body.length), ...validators })
+      .end(body);
   };
-  return { handle, attempts, served, tileBody };
+  const replaceTile = (z: number, x: number, y: number) => {
+    const key = `${z}/${x}/${y}`;
+    revisions.set(key, (revisions.get(key) ?? 0) + 1);
+    cache.delete(key);
+  };
+  return { handle, attempts, served, notModified, replaceTile, tileBody };
 }
 
 /** A tile provider on loopback serving valid, distinct PNG/JPEG tiles, with faults on demand. */
@@ -169,6 +213,8 @@ export async function startTileServer(options: TileServerOptions = {}): Promise<
     template,
     attempts: tiles.attempts,
     served: tiles.served,
+    notModified: tiles.notModified,
+    replaceTile: tiles.replaceTile,
     tileBody: tiles.tileBody,
   });
 }

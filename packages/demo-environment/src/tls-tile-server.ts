@@ -119,6 +119,8 @@ export async function startTlsTileServer(options: TlsTileServerOptions = {}): Pr
     template: `${url}/tiles/{z}/{x}/{y}.${ext}${options.apiKey === undefined ? "" : "?key={apiKey}"}`,
     attempts: tiles.attempts,
     served: tiles.served,
+    notModified: tiles.notModified,
+    replaceTile: tiles.replaceTile,
     tileBody: tiles.tileBody,
     ca: pki.ca,
     caFile: join(dir, "ca.pem"),
