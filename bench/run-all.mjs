@@ -13,7 +13,7 @@ const only = process.argv.slice(2);
 // creation right after the previous bench's cleanup several times slower, for
 // whichever tool happened to run first. So they start after a sync and once
 // that window has passed.
-const CREATES_MANY_FILES = new Set(["tile-sync.mjs", "tiles.mjs"]);
+const CREATES_MANY_FILES = new Set(["tile-sync.mjs", "tiles-wan.mjs", "tiles.mjs"]);
 const INODE_REUSE_WINDOW_MS = 61_000;
 let failed = 0;
 let ranOne = false;

@@ -38,10 +38,13 @@ const common = [
 const sizeArgs = ["--bbox-buffer-m", "6900", "--max-tiles", "30000", "--concurrency", String(concurrency)];
 
 // Async: the tile server lives in this process and must keep answering.
+// Under bash, whose `times` reports the tool's user+system CPU seconds.
 function timed(command, args) {
   return new Promise((resolve, reject) => {
     const start = process.hrtime.bigint();
-    const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn("bash", ["-c", '"$@"; s=$?; times >&2; exit $s', "bash", command, ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));
@@ -49,9 +52,19 @@ function timed(command, args) {
     child.on("close", (status) => {
       const ms = Number(process.hrtime.bigint() - start) / 1e6;
       if (status !== 0) reject(new Error(`${command} exited ${status}: ${stderr.slice(-2000)}`));
-      else resolve({ ms, stdout });
+      else resolve({ ms, stdout, cpuS: childCpuSeconds(stderr) });
     });
   });
+}
+
+/** The second line of bash's `times`: children's user and system time, e.g. `0m1.234s 0m0.567s`. */
+function childCpuSeconds(stderr) {
+  const seconds = (t) => {
+    const m = /(\d+)m([\d.]+)s/.exec(t ?? "");
+    return m === null ? Number.NaN : Number(m[1]) * 60 + Number(m[2]);
+  };
+  const [user, sys] = (stderr.trim().split("\n").at(-1) ?? "").trim().split(/\s+/);
+  return seconds(user) + seconds(sys);
 }
 
 // Each timed run starts with nothing dirty in the page cache: curl never
@@ -60,7 +73,7 @@ const settle = () => spawnSync("sync");
 
 async function runOurs(staging) {
   settle();
-  const { ms, stdout } = await timed(process.execPath, [
+  const { ms, stdout, cpuS } = await timed(process.execPath, [
     cli,
     "tiles",
     "download",
@@ -72,7 +85,7 @@ async function runOurs(staging) {
     "--log-level",
     "warn",
   ]);
-  return { ms, result: JSON.parse(stdout) };
+  return { ms, cpuS, result: JSON.parse(stdout) };
 }
 
 function runCurl(dir, tiles) {
@@ -121,8 +134,9 @@ try {
     `tiles: ${n} at z18, concurrency ${concurrency}; ours ${first.ms.toFixed(0)}/${second.ms.toFixed(0)} ms, curl ${curl1.ms.toFixed(0)}/${curl2.ms.toFixed(0)} ms (ours makes each tile durable before renaming it into place; curl never syncs)`,
   );
   console.log(`tiles-resume: ${resume.ms.toFixed(0)} ms for ${n} cached tiles (whole process, no request)`);
+  const cpuPer1000 = (runs) => ((Math.min(...runs.map((r) => r.cpuS)) * 1000) / n).toFixed(2);
   console.log(
-    `tiles: ratio=${(oursRate / curlRate).toFixed(2)} (ours ${oursRate.toFixed(0)} tiles/s, curl ${curlRate.toFixed(0)} tiles/s)`,
+    `tiles: ratio=${(oursRate / curlRate).toFixed(2)} (ours ${oursRate.toFixed(0)} tiles/s, ${cpuPer1000([first, second])} CPU s per 1000 tiles; curl ${curlRate.toFixed(0)} tiles/s, ${cpuPer1000([curl1, curl2])} CPU s per 1000 tiles)`,
   );
 } finally {
   await server.close();

@@ -15,6 +15,7 @@ import {
   makeTempDir,
   runOperatorTool,
   startTileServer,
+  startTlsTileServer,
   type TileServer,
   waitFor,
 } from "@operator-tool/test-helpers";
@@ -152,6 +153,57 @@ describe("operator-tool tiles plan", () => {
 });
 
 describe("operator-tool tiles download", () => {
+  it("0: --max-age revalidates old tiles with their ETags (304, no body); 2 for an age it cannot read", async () => {
+    server = await startTileServer({ apiKey: API_KEY, validators: "etag" });
+    const first = await runOperatorTool([...args("download"), "--json"], { env: env() });
+    expect(first.exitCode, first.stderr).toBe(0);
+    const { tilesetPath, counts } = JSON.parse(first.stdout) as {
+      tilesetPath: string;
+      counts: { planned: number };
+    };
+    const tileset = JSON.parse(readFileSync(tilesetPath, "utf8")) as { tiles: { fetchedAt: string }[] };
+    for (const tile of tileset.tiles) tile.fetchedAt = "2025-01-01T00:00:00.000Z";
+    writeFileSync(tilesetPath, JSON.stringify(tileset));
+    const served = server.served.size;
+    const again = await runOperatorTool([...args("download"), "--max-age", "30d", "--json"], { env: env() });
+    expect(again.exitCode, again.stderr).toBe(0);
+    const result = JSON.parse(again.stdout) as { revalidation: { due: number; notModified: number } };
+    expect(result.revalidation).toMatchObject({ due: counts.planned, notModified: counts.planned });
+    expect(server.notModified.size).toBe(counts.planned);
+    expect(server.served.size).toBe(served);
+    const bad = await runOperatorTool([...args("download"), "--max-age", "soon"], { env: env() });
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toContain("--max-age");
+  });
+
+  it("0: over HTTP/2 from a provider behind a private CA given with --ca-file; 2 for a --ca-file that is no certificate", async () => {
+    const tls = await startTlsTileServer({ apiKey: API_KEY });
+    server = tls;
+    const run = await runOperatorTool(
+      [
+        ...args("download"),
+        "--ca-file",
+        tls.caFile,
+        "--max-connections",
+        "1",
+        "--concurrency",
+        "16",
+        "--json",
+      ],
+      { env: env() },
+    );
+    expect(run.exitCode, run.stderr).toBe(0);
+    const result = JSON.parse(run.stdout) as { outcome: string; protocols: Record<string, string> };
+    expect(result.outcome).toBe("complete");
+    expect(Object.values(result.protocols)).toEqual(["h2"]);
+    expect(tls.connections).toEqual(["h2"]);
+    const notPem = join(temp.path, "not-a-ca.pem");
+    writeFileSync(notPem, "hello\n");
+    const bad = await runOperatorTool([...args("download"), "--ca-file", notPem], { env: env() });
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toContain(`--ca-file ${notPem} holds no PEM certificate`);
+  });
+
   it("0: downloads, then a re-run makes no request; the key appears nowhere", async () => {
     server = await startTileServer({ apiKey: API_KEY });
     const first = await runOperatorTool([...args("download"), "--json", "--log-level", "debug"], {

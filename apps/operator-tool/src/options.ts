@@ -1,4 +1,5 @@
 import { InvalidArgumentError as CommanderArgumentError, Option } from "commander";
+import { parseAgeSeconds } from "./config/age.js";
 
 /** Option parsers: a bad value becomes commander's usage error (exit 2) naming the flag. */
 export function nonNegativeNumber(value: string): number {
@@ -19,6 +20,13 @@ export function positiveInteger(value: string): number {
   if (!/^\d+$/.test(value.trim()) || Number(value) <= 0)
     throw new CommanderArgumentError("expected a whole number > 0");
   return Number(value);
+}
+
+export function age(value: string): number {
+  const seconds = parseAgeSeconds(value);
+  if (seconds === undefined)
+    throw new CommanderArgumentError("expected an age like 30d, 12h, 90m or seconds");
+  return seconds;
 }
 
 export function port(value: string): number {
@@ -97,6 +105,22 @@ export function downloadOptions(): Option[] {
   return [
     new Option("--concurrency <n>", "parallel tile requests (default 8)")
       .argParser(positiveInteger)
+      .helpGroup(GROUPS.tiles),
+    new Option(
+      "--max-connections <n>",
+      "connections per provider host; HTTP/2 carries --concurrency requests on these (default 2 for HTTP/2, 8 for HTTP/1.1)",
+    )
+      .argParser(positiveInteger)
+      .helpGroup(GROUPS.tiles),
+    new Option(
+      "--ca-file <path>",
+      "PEM file of a private CA to trust for the tile provider, besides the system's",
+    ).helpGroup(GROUPS.tiles),
+    new Option(
+      "--max-age <age>",
+      "ask again for cached tiles older than this (30d, 12h, 90m, seconds), with If-None-Match/If-Modified-Since (default never)",
+    )
+      .argParser(age)
       .helpGroup(GROUPS.tiles),
     new Option("--max-rps <n>", "requests per second per provider host, 0 for no cap (default 0)")
       .argParser(nonNegativeNumber)

@@ -1,8 +1,10 @@
-import { join } from "node:path";
+import { readFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
 import type { TileJobRef, TilePlanSummary } from "@operator-tool/cache-build";
 import { InvalidArgumentError } from "@operator-tool/errors";
 import type { Flight, FlightBounds } from "@operator-tool/flights-api";
 import type { DownloadResult, TilePlan, TileProvider } from "@operator-tool/tile-downloader";
+import { parseAgeSeconds } from "./config/age.js";
 import { ZOOM_RANGE_PATTERN } from "./config/zoom-range.js";
 import type { CommandContext, RunScope } from "./context.js";
 import type { TileProgress } from "./live-view.js";
@@ -143,6 +145,9 @@ export async function downloadJobTiles(
       },
       userAgent: ctx.option("userAgent") ?? userAgent(),
       concurrency: ctx.option("concurrency"),
+      maxConnections: ctx.option("maxConnections"),
+      ca: await readCaFile(ctx.option("caFile")),
+      maxAgeMs: maxAgeMs(ctx.option("maxAge")),
       maxRequestsPerSecond: ctx.option("maxRps"),
       blankTileSha256: ctx.option("blankTileSha256"),
       retryAbsent: options.retryAbsent,
@@ -154,6 +159,32 @@ export async function downloadJobTiles(
   } finally {
     own?.finish();
   }
+}
+
+/** `--max-age` arrives in seconds from the command line, and as seconds or `30d`-style text from a config file. */
+function maxAgeMs(value: number | string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const seconds = typeof value === "number" ? value : parseAgeSeconds(value);
+  return seconds === undefined ? undefined : seconds * 1000;
+}
+
+/** The `--ca-file` PEM, checked to hold a certificate, so a wrong path fails before any request. */
+async function readCaFile(path: string | undefined): Promise<string | undefined> {
+  if (path === undefined) return undefined;
+  let text: string;
+  try {
+    text = await readFile(resolve(path), "utf8");
+  } catch (error) {
+    throw new InvalidArgumentError(
+      `--ca-file ${path} cannot be read (${(error as NodeJS.ErrnoException).code ?? "error"})`,
+      { hint: "give the PEM file of the CA that signed the provider's certificate", cause: error },
+    );
+  }
+  if (!text.includes("-----BEGIN CERTIFICATE-----"))
+    throw new InvalidArgumentError(`--ca-file ${path} holds no PEM certificate`, {
+      hint: "give a PEM file (-----BEGIN CERTIFICATE-----), e.g. converted with openssl x509 -inform der",
+    });
+  return text;
 }
 
 export function parseZoomRange(text: string): number[] {

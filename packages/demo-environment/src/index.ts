@@ -6,3 +6,5 @@ export { freePort } from "./loopback-server.js";
 export { writeOnnxModel } from "./onnx-model.js";
 export type { TileServer } from "./tile-server.js";
 export { makePng, startTileServer } from "./tile-server.js";
+export type { TlsTileServer, TlsTileServerOptions } from "./tls-tile-server.js";
+export { startTlsTileServer } from "./tls-tile-server.js";

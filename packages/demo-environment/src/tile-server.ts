@@ -17,7 +17,13 @@ export type TileFault =
   | { contentType: string }
   | { notAnImage: true }
   | { delayMs: number }
-  | { hang: true };
+  | { hang: true }
+  /**
+   * The connection goes away: `abrupt` after half the body (HTTP/2: GOAWAY with an
+   * error, then the connection drops; HTTP/1.1: the connection drops); `graceful`
+   * serves this tile, then no new requests on that connection (HTTP/2: GOAWAY).
+   */
+  | { goaway: "abrupt" | "graceful" };
 
 export interface TileServerOptions {
   format?: "png" | "jpg";
@@ -28,6 +34,12 @@ export interface TileServerOptions {
   /** Pad each tile to about this many bytes (a realistic satellite tile is 10-40 KB). */
   tileBytes?: number;
   latencyMs?: number;
+  /**
+   * Send validators and answer conditional requests with 304 when the tile is
+   * unchanged: `etag`, `last-modified`, or both. Undefined: neither, as some
+   * providers do.
+   */
+  validators?: "etag" | "last-modified" | "both";
   fault?: (request: TileRequest) => TileFault | undefined;
 }
 
@@ -37,25 +49,61 @@ export interface TileServer extends LoopbackServer {
   attempts: Map<string, number>;
   /** Tile requests answered with the tile, by key. */
   served: Map<string, number>;
+  /** Conditional requests answered 304, by key. */
+  notModified: Map<string, number>;
+  /** The provider's imagery changed: this tile's body (and validators) become new ones. */
+  replaceTile(z: number, x: number, y: number): void;
   tileBody(z: number, x: number, y: number): Buffer;
 }
 
-/** A tile provider on loopback serving valid, distinct PNG/JPEG tiles, with faults on demand. */
-export async function startTileServer(options: TileServerOptions = {}): Promise<TileServer> {
+/** The request and response a tile handler needs: node:http's, or node:http2's compatibility API. */
+export interface TileHttpRequest {
+  url?: string | undefined;
+  headers: Record<string, string | string[] | undefined>;
+}
+export interface TileHttpResponse {
+  headersSent: boolean;
+  writeHead(status: number, headers?: Record<string, string>): TileHttpResponse;
+  write(chunk: Buffer): unknown;
+  end(body: Buffer | string): unknown;
+}
+
+/** How a protocol cuts an answer short: HTTP/1.1 drops the connection, HTTP/2 resets the stream. */
+export interface TileCutters {
+  reset(): void;
+  goaway(graceful: boolean): void;
+}
+
+export interface TileHandler {
+  handle(req: TileHttpRequest, res: TileHttpResponse, cut: TileCutters): Promise<void>;
+  attempts: Map<string, number>;
+  served: Map<string, number>;
+  notModified: Map<string, number>;
+  replaceTile(z: number, x: number, y: number): void;
+  tileBody(z: number, x: number, y: number): Buffer;
+}
+
+/** Serves tiles with the faults `options.fault` asks for; shared by the HTTP/1.1 and the TLS (HTTP/2) servers. */
+export function createTileHandler(options: TileServerOptions): TileHandler {
   const attempts = new Map<string, number>();
   const served = new Map<string, number>();
   const format = options.format ?? "png";
+  const notModified = new Map<string, number>();
+  const revisions = new Map<string, number>();
   const cache = new Map<string, Buffer>();
   const tileBody = (z: number, x: number, y: number) => {
     const key = `${z}/${x}/${y}`;
     let body = cache.get(key);
     if (body === undefined) {
-      body = format === "png" ? makePng(key, options.tileBytes ?? 0) : makeJpeg(key, options.tileBytes ?? 0);
+      const revision = revisions.get(key) ?? 0;
+      const label = revision === 0 ? key : `${key}#${revision}`;
+      body =
+        format === "png" ? makePng(label, options.tileBytes ?? 0) : makeJpeg(label, options.tileBytes ?? 0);
       if (cache.size < 50_000) cache.set(key, body);
     }
     return body;
   };
-  const server = await startLoopbackServer(async (req, res) => {
+  const handle = async (req: TileHttpRequest, res: TileHttpResponse, cut: TileCutters) => {
     const url = new URL(req.url ?? "/", "http://localhost");
     const match = /^\/tiles\/(\d+)\/(\d+)\/(\d+)\.(png|jpg)$/.exec(url.pathname);
     if (match === null) {
@@ -77,15 +125,25 @@ export async function startTileServer(options: TileServerOptions = {}): Promise<
     if (fault !== undefined) {
       if ("hang" in fault) return;
       if ("reset" in fault) {
-        req.socket.destroy();
+        cut.reset();
         return;
+      }
+      if ("goaway" in fault) {
+        if (fault.goaway === "abrupt") {
+          res.writeHead(200, { "content-type": contentType, "content-length": String(body.length) });
+          res.write(body.subarray(0, Math.floor(body.length / 2)));
+          await new Promise((r) => setTimeout(r, 20));
+          cut.goaway(false);
+          return;
+        }
+        cut.goaway(true);
       }
       if ("delayMs" in fault) await new Promise((r) => setTimeout(r, fault.delayMs));
       if ("truncate" in fault) {
         res.writeHead(200, { "content-type": contentType, "content-length": String(body.length) });
         res.write(body.subarray(0, Math.floor(body.length / 2)));
         await new Promise((r) => setTimeout(r, 20));
-        req.socket.destroy();
+        cut.reset();
         return;
       }
       if ("status" in fault) {
@@ -105,12 +163,60 @@ export async function startTileServer(options: TileServerOptions = {}): Promise<
       res.writeHead(404, { "content-type": "text/plain" }).end("no tile");
       return;
     }
+    const validators: Record<string, string> = {};
+    const revision = revisions.get(key) ?? 0;
+    if (options.validators === "etag" || options.validators === "both")
+      validators.etag = `"${key.replaceAll("/", "-")}-r${revision}"`;
+    if (options.validators === "last-modified" || options.validators === "both")
+      validators["last-modified"] = new Date(Date.UTC(2026, 0, 1 + revision)).toUTCString();
+    const ifNoneMatch = req.headers["if-none-match"];
+    const ifModifiedSince = req.headers["if-modified-since"];
+    const unchanged =
+      validators.etag !== undefined && ifNoneMatch !== undefined
+        ? ifNoneMatch === validators.etag
+        : validators["last-modified"] !== undefined &&
+          typeof ifModifiedSince === "string" &&
+          Date.parse(ifModifiedSince) >= Date.parse(validators["last-modified"]);
+    if (unchanged) {
+      notModified.set(key, (notModified.get(key) ?? 0) + 1);
+      res.writeHead(304, validators).end("");
+      return;
+    }
     served.set(key, (served.get(key) ?? 0) + 1);
-    res.writeHead(200, { "content-type": contentType, "content-length": String(body.length) }).end(body);
-  });
-  const ext = format;
+    res
+      .writeHead(200, { "content-type": contentType, "content-length": String(body.length), ...validators })
+      .end(body);
+  };
+  const replaceTile = (z: number, x: number, y: number) => {
+    const key = `${z}/${x}/${y}`;
+    revisions.set(key, (revisions.get(key) ?? 0) + 1);
+    cache.delete(key);
+  };
+  return { handle, attempts, served, notModified, replaceTile, tileBody };
+}
+
+/** A tile provider on loopback serving valid, distinct PNG/JPEG tiles, with faults on demand. */
+export async function startTileServer(options: TileServerOptions = {}): Promise<TileServer> {
+  const tiles = createTileHandler(options);
+  const server = await startLoopbackServer((req, res) =>
+    tiles.handle(req, res, {
+      reset: () => req.socket.destroy(),
+      goaway: (graceful) => {
+        if (graceful) res.shouldKeepAlive = false;
+        else req.socket.destroy();
+      },
+    }),
+  );
+  const ext = options.format ?? "png";
   const template = `${server.url}/tiles/{z}/{x}/{y}.${ext}${options.apiKey === undefined ? "" : "?key={apiKey}"}`;
-  return Object.assign(server, { template, attempts, served, tileBody });
+  return Object.assign(server, {
+    template,
+    attempts: tiles.attempts,
+    served: tiles.served,
+    notModified: tiles.notModified,
+    replaceTile: tiles.replaceTile,
+    tileBody: tiles.tileBody,
+  });
 }
 
 /** A valid 1×1 PNG whose bytes depend on `label`, padded with a text chunk. */

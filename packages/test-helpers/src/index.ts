@@ -1,10 +1,11 @@
-export type { FlightsApiServer, TileServer } from "@operator-tool/demo-environment";
+export type { FlightsApiServer, TileServer, TlsTileServer } from "@operator-tool/demo-environment";
 export {
   freePort,
   makePng,
   sampleFlight,
   startFlightsApi,
   startTileServer,
+  startTlsTileServer,
   writeOnnxModel,
 } from "@operator-tool/demo-environment";
 export type {

@@ -15,12 +15,16 @@ export type TileOutcome =
   | { kind: "rate-limited"; retryAfterMs: number | undefined }
   /** Worth asking again (5xx, 408, resets, timeouts, cut or non-image bodies). */
   | { kind: "transient"; reason: string }
+  /** 304 to a conditional request: the cached tile is still current. */
+  | { kind: "not-modified" }
   /** A refusal asking again will not change (other 4xx, odd statuses). */
   | { kind: "rejected"; reason: string };
 
 export interface ClassifyOptions {
   /** Digests of the provider's "no imagery here" placeholder tiles. */
   blankTileSha256: ReadonlySet<string>;
+  /** The request carried If-None-Match / If-Modified-Since, so a 304 means "unchanged". */
+  conditional?: boolean;
   /** The clock a Retry-After date is measured against. */
   now?: number;
 }
@@ -32,6 +36,7 @@ export function classifyTileResponse(response: TileResponse, options: ClassifyOp
     if (status === 204 || status === 404 || status === 410)
       return { kind: "absent", reason: `HTTP ${status}` };
     if (status === 401 || status === 403) return { kind: "fatal", reason: `HTTP ${status}` };
+    if (status === 304 && options.conditional) return { kind: "not-modified" };
     if (status === 429)
       return {
         kind: "rate-limited",
@@ -78,10 +83,22 @@ function describeRequestError(error: unknown): string {
     case "UND_ERR_RES_CONTENT_LENGTH_MISMATCH":
       return "truncated body";
     default:
+      if (code !== undefined && TLS_TRUST_CODES.has(code))
+        return `the provider's TLS certificate is not trusted (${code}); for a private CA pass --ca-file`;
       return code ?? (error as Error).message;
   }
 }
 
-function header(value: string | string[] | undefined): string | undefined {
+const TLS_TRUST_CODES = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "CERT_HAS_EXPIRED",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+]);
+
+export function header(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }

@@ -20,8 +20,9 @@ import {
   tileRelativePath,
   writeTileset,
 } from "./tile-cache.js";
-import { TileFetcher } from "./tile-fetcher.js";
+import { TileFetcher, type TileValidators } from "./tile-fetcher.js";
 import { type TileCoord, tileKey } from "./tile-math.js";
+import { openTileTransport, type TileTransport } from "./tile-transport.js";
 
 /** The few logger methods used here; a pino logger fits. */
 export interface DownloaderLogger {
@@ -37,7 +38,12 @@ export interface DownloadTilesOptions {
   providerCacheDir: string;
   tileset: { path: string; flightId: string; coverage: string; zooms: number[]; bufferM: number };
   userAgent: string;
+  /** Requests in flight at most, over however many connections `maxConnections` allows. */
   concurrency?: number;
+  /** Connections per provider host at most (see `TileTransportOptions.maxConnections`). */
+  maxConnections?: number;
+  /** PEM of a private CA the provider's certificate chains to, trusted besides the system's. */
+  ca?: string;
   /** Requests per second per host; 0 for no cap. */
   maxRequestsPerSecond?: number;
   /** Attempts per tile for transient failures (5xx, resets, timeouts, bad bodies). */
@@ -54,6 +60,12 @@ export interface DownloadTilesOptions {
   breakerMaxTrips?: number;
   /** Digests of the provider's "no imagery here" placeholder tiles: recorded as absent. */
   blankTileSha256?: readonly string[];
+  /**
+   * Cached tiles fetched (or last confirmed) longer ago than this are asked
+   * again: conditionally when the provider gave validators (a 304 only renews
+   * their age), else in full. Undefined: a cached tile is never asked again.
+   */
+  maxAgeMs?: number;
   /** Ignore tiles recorded as absent by a previous run and ask again. */
   retryAbsent?: boolean;
   /** How each tile reaches the disk before it is renamed into place; the default suits a cache. */
@@ -96,6 +108,10 @@ export interface DownloadResult {
   /** Written only when the outcome is `complete`. */
   tilesetPath: string | undefined;
   tilesetWritten: boolean;
+  /** Cached tiles past `maxAgeMs`: asked again, and how that ended (a tile kept after a failure counts as kept). */
+  revalidation: { due: number; notModified: number; replaced: number; kept: number };
+  /** The protocol each provider origin was reached with ("h2" or "http/1.1"); empty when nothing was fetched. */
+  protocols: Record<string, string>;
 }
 
 const DEFAULTS = {
@@ -124,7 +140,7 @@ export async function downloadTiles(options: DownloadTilesOptions): Promise<Down
   const startedAt = Date.now();
   const { providerCacheDir, logger } = options;
   const previous = await readTileset(options.tileset.path);
-  const work = await sortTiles(options, previous);
+  const work = await sortTiles(options, previous, Date.now());
   const tally = new DownloadTally(
     options.tiles.length,
     work.cached,
@@ -138,12 +154,15 @@ export async function downloadTiles(options: DownloadTilesOptions): Promise<Down
       cached: work.cached.size,
       absentKnown: work.absent.length,
       toFetch: work.toFetch.length,
+      toRevalidate: work.stale.length,
       provider: options.provider.id,
     },
-    work.toFetch.length === 0 ? "every tile is already cached" : `fetching ${work.toFetch.length} tiles`,
+    work.toFetch.length + work.stale.length === 0
+      ? "every tile is already cached"
+      : `fetching ${work.toFetch.length} tiles, revalidating ${work.stale.length}`,
   );
   // Before the first request: a staging root that cannot take a tile fails now, not after the downloads.
-  if (work.toFetch.length > 0) await checkWritable(providerCacheDir);
+  if (work.toFetch.length + work.stale.length > 0) await checkWritable(providerCacheDir);
 
   const stop = new AbortController();
   setMaxListeners(0, stop.signal); // one listener per in-flight request
@@ -159,14 +178,20 @@ export async function downloadTiles(options: DownloadTilesOptions): Promise<Down
     stop.abort(new Error(reason));
   };
 
-  const { fetcher, close: closeFetcher } = await openFetcher(options, settings);
+  const { fetcher, transport, close: closeFetcher } = await openFetcher(options, settings);
   const writer = new PipelinedAtomicWriter(
     options.durability === undefined ? {} : { durability: options.durability },
   );
   const createdDirs = new Set<string>();
 
   /** Hands the tile to the writer; it counts as fetched once it is durable at its final name. */
-  const store = async (tile: TileCoord, body: Buffer, ext: TileImageFormat) => {
+  const store = async (
+    tile: TileCoord,
+    body: Buffer,
+    ext: TileImageFormat,
+    validators: TileValidators,
+    replacing: TilesetEntry | undefined,
+  ) => {
     const path = tileRelativePath(tile, ext);
     const file = join(providerCacheDir, path);
     const dir = dirname(file);
@@ -180,7 +205,20 @@ export async function downloadTiles(options: DownloadTilesOptions): Promise<Down
       body,
       (error, committed) => {
         if (committed !== undefined) {
-          tally.fetched({ ...tile, path, bytes, sha256: committed.sha256 });
+          tally.fetched({
+            ...tile,
+            path,
+            bytes,
+            sha256: committed.sha256,
+            ...definedOnly(validators),
+            fetchedAt: new Date().toISOString(),
+          });
+          if (replacing !== undefined) {
+            revalidation.replaced++;
+            // The provider changed the format: the old file would shadow nothing but still take space.
+            if (replacing.path !== path)
+              unlink(join(providerCacheDir, replacing.path)).catch(() => undefined);
+          }
           return;
         }
         const operatorFixable = cacheWriteError(error, file);
@@ -195,25 +233,48 @@ export async function downloadTiles(options: DownloadTilesOptions): Promise<Down
     );
   };
 
+  const revalidation = { due: work.stale.length, notModified: 0, replaced: 0, kept: 0 };
+  /** A stale tile the provider could not confirm or replace: the cached copy stays, with its old age. */
+  const keep = (entry: TilesetEntry, why: string) => {
+    revalidation.kept++;
+    tally.cached(entry);
+    logger?.debug({ tile: tileKey(entry), why }, "kept the cached tile");
+  };
+  const queue: { tile: TileCoord; stale?: TilesetEntry }[] = [
+    ...work.stale.map((entry) => ({ tile: entry as TileCoord, stale: entry })),
+    ...work.toFetch.map((tile) => ({ tile })),
+  ];
+
   try {
     await forEachLimited(
-      work.toFetch,
+      queue,
       settings.concurrency,
-      async (tile) => {
-        const result = await fetcher.fetch(tile, stop.signal);
+      async ({ tile, stale }) => {
+        const result = await fetcher.fetch(tile, stop.signal, stale);
         switch (result.kind) {
           case "fetched":
-            await store(tile, result.body, result.ext);
+            await store(tile, result.body, result.ext, result.validators, stale);
+            break;
+          case "not-modified":
+            revalidation.notModified++;
+            tally.cached({
+              ...stale!,
+              ...definedOnly(result.validators),
+              fetchedAt: new Date().toISOString(),
+            });
             break;
           case "absent":
-            tally.absent(tile);
+            if (stale !== undefined) keep(stale, "the provider no longer has it");
+            else tally.absent(tile);
             break;
           case "failed":
-            tally.failed(tile, result.error, logger);
+            if (stale !== undefined) keep(stale, result.error);
+            else tally.failed(tile, result.error, logger);
             break;
           case "stop":
             abort(result.reason);
-            tally.failed(tile, result.error, logger);
+            if (stale !== undefined) keep(stale, result.error);
+            else tally.failed(tile, result.error, logger);
             break;
           case "interrupted":
             break;
@@ -250,6 +311,8 @@ export async function downloadTiles(options: DownloadTilesOptions): Promise<Down
     absentTiles: tally.absentTiles.sort(compareTiles),
     tilesetPath: outcome === "complete" ? options.tileset.path : undefined,
     tilesetWritten,
+    revalidation,
+    protocols: Object.fromEntries(transport.protocols),
   };
 }
 
@@ -257,14 +320,12 @@ export async function downloadTiles(options: DownloadTilesOptions): Promise<Down
 async function openFetcher(
   options: DownloadTilesOptions,
   settings: typeof DEFAULTS,
-): Promise<{ fetcher: TileFetcher; close: () => Promise<void> }> {
-  const { Agent } = await import("undici");
-  const dispatcher = new Agent({
-    connections: settings.concurrency,
-    keepAliveTimeout: 10_000,
-    headersTimeout: settings.requestTimeoutMs,
-    bodyTimeout: settings.requestTimeoutMs,
-    connect: { timeout: Math.min(settings.requestTimeoutMs, 10_000) },
+): Promise<{ fetcher: TileFetcher; transport: TileTransport; close: () => Promise<void> }> {
+  const transport = await openTileTransport({
+    concurrency: settings.concurrency,
+    maxConnections: options.maxConnections,
+    requestTimeoutMs: settings.requestTimeoutMs,
+    ca: options.ca,
   });
   const headers = {
     "user-agent": options.userAgent,
@@ -272,7 +333,7 @@ async function openFetcher(
   };
   const { logger } = options;
   const fetcher = new TileFetcher(
-    dispatcher,
+    transport,
     options.provider,
     headers,
     settings,
@@ -284,7 +345,7 @@ async function openFetcher(
         logger?.warn({ host, consecutiveFailures, pauseMs }, "host keeps failing: pausing it"),
     },
   );
-  return { fetcher, close: () => dispatcher.close().catch(() => undefined) };
+  return { fetcher, transport, close: () => transport.close() };
 }
 
 /**
@@ -320,15 +381,21 @@ async function saveTileset(
 }
 
 interface SortedTiles {
-  /** In the cache, by tile key, with digests (from the previous tileset, or hashed now). */
+  /** In the cache and current, by tile key, with digests (from the previous tileset, or hashed now). */
   cached: Map<string, TilesetEntry>;
+  /** In the cache but older than `maxAgeMs`: to ask again, with their validators. */
+  stale: TilesetEntry[];
   /** Recorded absent by a previous run and not to be asked again. */
   absent: TileCoord[];
   toFetch: TileCoord[];
 }
 
 /** Which planned tiles are cached, known absent, or to fetch. */
-async function sortTiles(options: DownloadTilesOptions, previous: Tileset | undefined): Promise<SortedTiles> {
+async function sortTiles(
+  options: DownloadTilesOptions,
+  previous: Tileset | undefined,
+  now: number,
+): Promise<SortedTiles> {
   const { providerCacheDir } = options;
   const previousByPath = new Map(previous?.tiles.map((t) => [t.path, t]) ?? []);
   const previousAbsent = new Set(options.retryAbsent ? [] : (previous?.absent.map(tileKey) ?? []));
@@ -339,21 +406,28 @@ async function sortTiles(options: DownloadTilesOptions, previous: Tileset | unde
     // Sweeping a dead run's temp files can fail the same ways a write can.
     throw cacheWriteError(error, providerCacheDir) ?? error;
   }
-  const sorted: SortedTiles = { cached: new Map(), absent: [], toFetch: [] };
+  const sorted: SortedTiles = { cached: new Map(), stale: [], absent: [], toFetch: [] };
   const toHash: TilesetEntry[] = [];
   for (const tile of options.tiles) {
     const key = tileKey(tile);
     const hit = found.get(key);
     if (hit !== undefined) {
       const path = tileRelativePath(tile, hit.ext);
-      const known = previousByPath.get(path);
-      const entry = {
+      const recorded = previousByPath.get(path);
+      // What the tileset says about this file holds only while the file is the one it described.
+      const known = recorded?.bytes === hit.bytes ? recorded : undefined;
+      const entry: TilesetEntry = {
         ...tile,
         path,
         bytes: hit.bytes,
-        sha256: known?.bytes === hit.bytes ? known.sha256 : "",
+        sha256: known?.sha256 ?? "",
+        ...(known?.etag === undefined ? {} : { etag: known.etag }),
+        ...(known?.lastModified === undefined ? {} : { lastModified: known.lastModified }),
+        fetchedAt: known?.fetchedAt ?? new Date(hit.mtimeMs).toISOString(),
       };
-      sorted.cached.set(key, entry);
+      const age = now - Date.parse(entry.fetchedAt!);
+      if (options.maxAgeMs !== undefined && !(age <= options.maxAgeMs)) sorted.stale.push(entry);
+      else sorted.cached.set(key, entry);
       if (entry.sha256 === "") toHash.push(entry);
     } else if (previousAbsent.has(key)) {
       sorted.absent.push(tile);
@@ -399,6 +473,12 @@ class DownloadTally {
     this.absentTiles = absent;
     this.counts = { planned, fetched: 0, cached: cached.size, absent: absent.length, failed: 0 };
     this.progress(true);
+  }
+
+  /** A stale tile confirmed current, or kept: it counts as cached. */
+  cached(entry: TilesetEntry): void {
+    this.entries.set(tileKey(entry), entry);
+    this.counts.cached++;
   }
 
   fetched(entry: TilesetEntry): void {

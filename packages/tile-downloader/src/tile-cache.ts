@@ -13,6 +13,11 @@ export interface TilesetEntry extends TileCoord {
   path: string;
   bytes: number;
   sha256: string;
+  /** The provider's validators for this version, when it sent any: revalidation asks with them. */
+  etag?: string;
+  lastModified?: string;
+  /** When this version was fetched or last confirmed current (ISO 8601); its age is measured from here. */
+  fetchedAt?: string;
 }
 
 /** Per flight: every tile it needs that exists, with size and digest, and the ones the provider lacks. */
@@ -33,6 +38,8 @@ export interface Tileset {
 export interface CachedTile {
   ext: TileImageFormat;
   bytes: number;
+  /** The file's modification time: a tile's age when no tileset recorded when it was fetched. */
+  mtimeMs: number;
 }
 
 export function tileRelativePath(tile: TileCoord, ext: TileImageFormat): string {
@@ -82,7 +89,8 @@ export async function scanTileCache(
       const ext = byRow.get(String(t.y));
       if (ext === undefined) continue;
       const info = statSync(join(abs, `${t.y}.${ext}`), { throwIfNoEntry: false });
-      if (info !== undefined && info.size > 0) found.set(tileKey(t), { ext, bytes: info.size });
+      if (info !== undefined && info.size > 0)
+        found.set(tileKey(t), { ext, bytes: info.size, mtimeMs: info.mtimeMs });
     }
   }
   return found;

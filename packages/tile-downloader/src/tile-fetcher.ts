@@ -1,10 +1,9 @@
 import { backoffDelay, HostPacer, PauseGate, sleep } from "@operator-tool/retry-policy";
-import type { Dispatcher } from "undici";
-import { classifyRequestError, classifyTileResponse } from "./classify-response.js";
+import { classifyRequestError, classifyTileResponse, header } from "./classify-response.js";
 import type { TileImageFormat } from "./image-check.js";
 import { type TileProvider, tileUrl } from "./provider.js";
 import { type TileCoord, tileKey } from "./tile-math.js";
-import { requestTile } from "./tile-request.js";
+import type { TileTransport } from "./tile-transport.js";
 
 export interface TileFetcherSettings {
   maxRequestsPerSecond: number;
@@ -17,9 +16,17 @@ export interface TileFetcherSettings {
   breakerMaxTrips: number;
 }
 
+/** What the provider said identifies this version of a tile, for asking "has it changed?" later. */
+export interface TileValidators {
+  etag?: string | undefined;
+  lastModified?: string | undefined;
+}
+
 /** Where asking for one tile ended, retries included. */
 export type TileResult =
-  | { kind: "fetched"; body: Buffer; ext: TileImageFormat }
+  | { kind: "fetched"; body: Buffer; ext: TileImageFormat; validators: TileValidators }
+  /** Asked conditionally and the provider answered 304: the cached copy is current. */
+  | { kind: "not-modified"; validators: TileValidators }
   | { kind: "absent" }
   | { kind: "failed"; error: string }
   /** Nothing more is worth asking: the run stops, and this tile fails with `error`. */
@@ -50,7 +57,7 @@ export class TileFetcher {
   rateLimitedMs = 0;
 
   constructor(
-    private readonly dispatcher: Dispatcher,
+    private readonly transport: Pick<TileTransport, "request">,
     private readonly provider: TileProvider,
     private readonly headers: Record<string, string>,
     private readonly settings: TileFetcherSettings,
@@ -60,8 +67,13 @@ export class TileFetcher {
     this.#blank = new Set(blankTileSha256);
   }
 
-  async fetch(tile: TileCoord, signal: AbortSignal): Promise<TileResult> {
+  /** With `cached` validators the request is conditional (If-None-Match / If-Modified-Since). */
+  async fetch(tile: TileCoord, signal: AbortSignal, cached?: TileValidators): Promise<TileResult> {
     const { settings } = this;
+    const conditional = cached?.etag !== undefined || cached?.lastModified !== undefined;
+    const headers = conditional ? { ...this.headers } : this.headers;
+    if (cached?.etag !== undefined) headers["if-none-match"] = cached.etag;
+    if (cached?.lastModified !== undefined) headers["if-modified-since"] = cached.lastModified;
     const url = tileUrl(this.provider, tile);
     const host = new URL(url).host;
     const pacer = this.#pacer(host);
@@ -73,9 +85,14 @@ export class TileFetcher {
       if (signal.aborted) return { kind: "interrupted" };
       this.requests++;
       let outcome: ReturnType<typeof classifyTileResponse>;
+      let validators: TileValidators = {};
       try {
-        const response = await requestTile(this.dispatcher, url, this.headers, signal);
-        outcome = classifyTileResponse(response, { blankTileSha256: this.#blank });
+        const response = await this.transport.request(url, headers, signal);
+        outcome = classifyTileResponse(response, { blankTileSha256: this.#blank, conditional });
+        validators = {
+          etag: header(response.headers.etag),
+          lastModified: header(response.headers["last-modified"]),
+        };
       } catch (error) {
         if (signal.aborted) return { kind: "interrupted" };
         outcome = classifyRequestError(error);
@@ -83,7 +100,17 @@ export class TileFetcher {
       switch (outcome.kind) {
         case "ok":
           pacer.succeeded();
-          return { kind: "fetched", body: outcome.body, ext: outcome.ext };
+          return { kind: "fetched", body: outcome.body, ext: outcome.ext, validators };
+        case "not-modified":
+          pacer.succeeded();
+          // A 304 may repeat or update the validators; what it leaves out stays as it was.
+          return {
+            kind: "not-modified",
+            validators: {
+              etag: validators.etag ?? cached?.etag,
+              lastModified: validators.lastModified ?? cached?.lastModified,
+            },
+          };
         case "absent":
           pacer.succeeded();
           return { kind: "absent" };

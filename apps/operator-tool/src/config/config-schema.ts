@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { AGE_PATTERN } from "./age.js";
 import { ZOOM_RANGE_PATTERN } from "./zoom-range.js";
 
 /** `"16-18"`, `"17"` or `17`: one level may be written as a number (YAML and JSON alike). */
@@ -33,6 +34,14 @@ export const configFileSchema = z.strictObject({
   maxTiles: positiveInt.optional(),
   concurrency: positiveInt.max(256).optional(),
   maxRps: z.number().min(0).optional(),
+  maxConnections: positiveInt.max(64).optional(),
+  caFile: z.string().min(1).optional(),
+  maxAge: z
+    .union([
+      z.number().min(0),
+      z.string().regex(AGE_PATTERN, 'expected an age like "30d", "12h", "90m" or seconds'),
+    ])
+    .optional(),
   userAgent: z.string().min(1).max(200).optional(),
   satelliteProviderSubdomains: z.array(z.string().min(1)).min(1).optional(),
   blankTileSha256: z.array(z.string().regex(/^[0-9a-f]{64}$/)).optional(),
@@ -61,6 +70,7 @@ export type ConfigFile = z.infer<typeof configFileSchema>;
 export const LOCAL_PATH_KEYS = [
   "flightsApiTokenFile",
   "apiKeyFile",
+  "caFile",
   "stagingRoot",
   "identityFile",
   "knownHosts",
