@@ -98,6 +98,17 @@ export async function machineOutputSchemas(): Promise<MachineOutputSchema[]> {
       absentTiles: z.array(z.strictObject(tile)),
       tilesetPath: z.string().optional().describe("written only when the outcome is complete"),
       tilesetWritten: z.boolean(),
+      revalidation: z
+        .strictObject({
+          due: z.number().int().describe("cached tiles older than --max-age"),
+          notModified: z.number().int().describe("answered 304: age renewed, no body"),
+          replaced: z.number().int(),
+          kept: z.number().int().describe("revalidation failed: the cached copy stays"),
+        })
+        .describe("--max-age"),
+      protocols: z
+        .record(z.string(), z.string())
+        .describe("each tile host and the protocol spoken (h2, http/1.1)"),
       flightId: z.string(),
       provider: z.string(),
       cacheDir: z.string(),
