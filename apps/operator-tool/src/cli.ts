@@ -1,5 +1,10 @@
 #!/usr/bin/env node
-import { runAsProcess } from "./process-entry.js";
-import { runCli } from "./run-cli.js";
+import { answeredVersionOnly } from "./version-only.js";
 
-await runAsProcess(runCli);
+if (!answeredVersionOnly(process.argv.slice(2))) {
+  const [{ runAsProcess }, { runCli }] = await Promise.all([
+    import("./process-entry.js"),
+    import("./run-cli.js"),
+  ]);
+  await runAsProcess(runCli);
+}

@@ -4,8 +4,13 @@
  * entry): `--version`, `tiles receive` and `compile-engines` under the same
  * error boundary as the workstation's tool.
  */
-import { buildCompanionProgram } from "./companion-program.js";
-import { runAsProcess } from "./process-entry.js";
-import { runProgram } from "./run-program.js";
+import { answeredVersionOnly } from "./version-only.js";
 
-await runAsProcess((args, io) => runProgram(args, io, buildCompanionProgram));
+if (!answeredVersionOnly(process.argv.slice(2))) {
+  const [{ buildCompanionProgram }, { runAsProcess }, { runProgram }] = await Promise.all([
+    import("./companion-program.js"),
+    import("./process-entry.js"),
+    import("./run-program.js"),
+  ]);
+  await runAsProcess((args, io) => runProgram(args, io, buildCompanionProgram));
+}
