@@ -216,6 +216,30 @@ export function compileEnginesCommand(
     .join(" ");
 }
 
+/** A report before any phase ran: a failure until the run proves otherwise. */
+export function emptyReport(runId: string | null, dryRun: boolean, logPath: string | null): CacheBuildReport {
+  return {
+    schema: CACHE_BUILD_REPORT_SCHEMA,
+    runId,
+    flightId: null,
+    outcome: "failure",
+    failurePhase: null,
+    error: null,
+    exitCode: EXIT_CODES.INTERNAL,
+    dryRun,
+    phases: {},
+    totalDurationMs: 0,
+    tiles: null,
+    tilePlan: null,
+    companion: null,
+    install: null,
+    sync: null,
+    models: null,
+    remote: null,
+    logPath,
+  };
+}
+
 /** No-op: a real run that fetched no tile, installed nothing, sent no file and built no engine. */
 export function isNoOp(
   report: Pick<CacheBuildReport, "dryRun" | "tiles" | "install" | "sync" | "models" | "remote">,
@@ -259,26 +283,7 @@ export async function buildCache<
   const lockLost = new AbortController();
   const signal = AbortSignal.any([deps.signal, lockLost.signal]);
   const run: RunContext = { signal, logger };
-  const report: CacheBuildReport = {
-    schema: CACHE_BUILD_REPORT_SCHEMA,
-    runId,
-    flightId: null,
-    outcome: "failure",
-    failurePhase: null,
-    error: null,
-    exitCode: EXIT_CODES.INTERNAL,
-    dryRun,
-    phases: {},
-    totalDurationMs: 0,
-    tiles: null,
-    tilePlan: null,
-    companion: null,
-    install: null,
-    sync: null,
-    models: null,
-    remote: null,
-    logPath: record?.status.logPath ?? null,
-  };
+  const report = emptyReport(runId, dryRun, record?.status.logPath ?? null);
   const phases = new PhaseRunner(record, logger, signal, runId, deps.onPhase);
 
   let lock: HeldLock | undefined;
