@@ -370,7 +370,7 @@ describe("tile sync over SSH into `tiles receive`", () => {
     expect(second).toMatchObject({ sent: 0, skipped: 300, bytesSent: 0 });
   });
 
-  it("a companion operator-tool without `tiles receive --list-first` is a clear TILE_SYNC_FAILED (40), nothing sent", async () => {
+  it("a companion operator-tool without `tiles receive --list-first` is a clear TILE_SYNC_FAILED, nothing sent", async () => {
     const c = await connect();
     const { root, files } = localTiles(5);
     // What an older commander-based CLI answers to an unknown option.
@@ -383,7 +383,7 @@ describe("tile sync over SSH into `tiles receive`", () => {
     expect(error.hint).toMatch(/--list-first.*update it/);
   });
 
-  it("a listing that is not what the sender expects is TILE_SYNC_FAILED (40) naming the field, nothing sent", async () => {
+  it("a listing that is not what the sender expects is TILE_SYNC_FAILED naming the field, nothing sent", async () => {
     const c = await connect();
     const { root, files } = localTiles(3);
     const odd = `sh -c 'echo "{\\"files\\":{\\"17/1/2.png\\":{\\"sha256\\":42}}}"; cat >/dev/null' --`;
@@ -418,7 +418,7 @@ describe("tile sync over SSH into `tiles receive`", () => {
     expect(readFileSync(join(remoteRoot, files[3]!.path))).toEqual(readFileSync(join(root, files[3]!.path)));
   });
 
-  it("a receiver that dies after its listing stops the sender at once: TILE_SYNC_FAILED (40), no hang", async () => {
+  it("a receiver that dies after its listing stops the sender at once: TILE_SYNC_FAILED, no hang", async () => {
     const c = await connect();
     // Megabytes more than the channel window and the sender's spare buffers hold.
     const { root, files } = localTiles(2500);
@@ -428,7 +428,7 @@ describe("tile sync over SSH into `tiles receive`", () => {
     expect(error.message).toMatch(/^the companion's tile receiver failed after \d+ of 2500 files: exit 3$/);
   });
 
-  it("a digest that does not match is refused by the receiver: TILE_SYNC_FAILED (40)", async () => {
+  it("a digest that does not match is refused by the receiver: TILE_SYNC_FAILED", async () => {
     const c = await connect();
     const { root, files } = localTiles(5);
     files[2]!.sha256 = "0".repeat(64);
@@ -450,7 +450,7 @@ describe("tile sync over SSH into `tiles receive`", () => {
       'the sync stream is malformed: a frame header is not JSON ("SSH-2.0-OpenSSH_9.6\\r") — run the same operator-tool version on the workstation and the companion (--remote-command)',
     ],
   ])(
-    "`tiles receive` given a stream %s exits 40 with one line the sender can quote, no stack",
+    "`tiles receive` given a stream %s exits with TILE_SYNC_FAILED's code and one line the sender can quote, no stack",
     async (_, input, line) => {
       const c = await connect();
       const root = join(temp.path, "companion");
