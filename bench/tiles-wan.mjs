@@ -10,12 +10,13 @@
 // list: curl over HTTP/1.1 with 8 transfers (one per connection) and curl over
 // HTTP/2 with 64 streams. An untimed warm-up, then three rounds, alternating;
 // the medians are compared, against the better curl.
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startTlsTileServer } from "@operator-tool/test-helpers";
+import { timed } from "./lib/timed.mjs";
 
 const cli = fileURLToPath(new URL("../apps/operator-tool/dist/cli.js", import.meta.url));
 const HOLD_MS = 40;
@@ -45,36 +46,6 @@ writeFileSync(
     waypoints: [{ lat: 50.45, lon: 30.52, altM: 0 }],
   }),
 );
-
-/** Runs a command under bash so `times` can report its user+system CPU seconds. */
-function timed(command, args) {
-  return new Promise((resolve, reject) => {
-    const start = process.hrtime.bigint();
-    const child = spawn("bash", ["-c", '"$@"; s=$?; times >&2; exit $s', "bash", command, ...args], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("close", (status) => {
-      const ms = Number(process.hrtime.bigint() - start) / 1e6;
-      if (status !== 0) reject(new Error(`${command} exited ${status}: ${stderr.slice(-2000)}`));
-      else resolve({ ms, stdout, cpuS: childCpuSeconds(stderr) });
-    });
-  });
-}
-
-/** The second line of bash's `times`: children's user and system time, e.g. `0m1.234s 0m0.567s`. */
-function childCpuSeconds(stderr) {
-  const lines = stderr.trim().split("\n");
-  const seconds = (t) => {
-    const m = /(\d+)m([\d.]+)s/.exec(t);
-    return m === null ? Number.NaN : Number(m[1]) * 60 + Number(m[2]);
-  };
-  const [user, sys] = (lines.at(-1) ?? "").trim().split(/\s+/);
-  return seconds(user) + seconds(sys);
-}
 
 const settle = () => spawnSync("sync");
 

@@ -3,12 +3,13 @@
 // against `curl --parallel` with the same URLs and the same concurrency, each
 // into a fresh directory. An untimed warm-up, then two rounds, alternating,
 // best of each. Then the time of a re-run with every tile cached.
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startTileServer } from "@operator-tool/test-helpers";
+import { timed } from "./lib/timed.mjs";
 
 const cli = fileURLToPath(new URL("../apps/operator-tool/dist/cli.js", import.meta.url));
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 8);
@@ -36,36 +37,6 @@ const common = [
   "bbox",
 ];
 const sizeArgs = ["--bbox-buffer-m", "6900", "--max-tiles", "30000", "--concurrency", String(concurrency)];
-
-// Async: the tile server lives in this process and must keep answering.
-// Under bash, whose `times` reports the tool's user+system CPU seconds.
-function timed(command, args) {
-  return new Promise((resolve, reject) => {
-    const start = process.hrtime.bigint();
-    const child = spawn("bash", ["-c", '"$@"; s=$?; times >&2; exit $s', "bash", command, ...args], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("close", (status) => {
-      const ms = Number(process.hrtime.bigint() - start) / 1e6;
-      if (status !== 0) reject(new Error(`${command} exited ${status}: ${stderr.slice(-2000)}`));
-      else resolve({ ms, stdout, cpuS: childCpuSeconds(stderr) });
-    });
-  });
-}
-
-/** The second line of bash's `times`: children's user and system time, e.g. `0m1.234s 0m0.567s`. */
-function childCpuSeconds(stderr) {
-  const seconds = (t) => {
-    const m = /(\d+)m([\d.]+)s/.exec(t ?? "");
-    return m === null ? Number.NaN : Number(m[1]) * 60 + Number(m[2]);
-  };
-  const [user, sys] = (stderr.trim().split("\n").at(-1) ?? "").trim().split(/\s+/);
-  return seconds(user) + seconds(sys);
-}
 
 // Each timed run starts with nothing dirty in the page cache: curl never
 // syncs, so otherwise the next run would pay for writing curl's files out.
