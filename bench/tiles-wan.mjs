@@ -11,12 +11,12 @@
 // HTTP/2 with 64 streams. An untimed warm-up, then three rounds, alternating;
 // the medians are compared, against the better curl.
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startTlsTileServer } from "@operator-tool/test-helpers";
-import { timed } from "./lib/timed.mjs";
+import { timed, writeCurlConfig } from "./lib/tile-bench.mjs";
 
 const cli = fileURLToPath(new URL("../apps/operator-tool/dist/cli.js", import.meta.url));
 const HOLD_MS = 40;
@@ -86,17 +86,7 @@ async function runOurs(staging) {
 
 function runCurl(dir, tiles, http) {
   settle();
-  const config = join(dir, "curl.cfg");
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(
-    config,
-    tiles
-      .map(
-        (t) =>
-          `url = "${server.url}/tiles/${t.z}/${t.x}/${t.y}.png"\noutput = "${join(dir, String(t.z), String(t.x), `${t.y}.png`)}"\n`,
-      )
-      .join(""),
-  );
+  const config = writeCurlConfig(dir, server.url, tiles);
   const parallel = http === "1.1" ? MAX_CONNECTIONS : STREAMS;
   return timed("curl", [
     "--silent",

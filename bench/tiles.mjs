@@ -4,12 +4,12 @@
 // into a fresh directory. An untimed warm-up, then two rounds, alternating,
 // best of each. Then the time of a re-run with every tile cached.
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startTileServer } from "@operator-tool/test-helpers";
-import { timed } from "./lib/timed.mjs";
+import { timed, writeCurlConfig } from "./lib/tile-bench.mjs";
 
 const cli = fileURLToPath(new URL("../apps/operator-tool/dist/cli.js", import.meta.url));
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 8);
@@ -61,17 +61,7 @@ async function runOurs(staging) {
 
 function runCurl(dir, tiles) {
   settle();
-  const config = join(dir, "curl.cfg");
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(
-    config,
-    tiles
-      .map(
-        (t) =>
-          `url = "${server.url}/tiles/${t.z}/${t.x}/${t.y}.png"\noutput = "${join(dir, String(t.z), String(t.x), `${t.y}.png`)}"\n`,
-      )
-      .join(""),
-  );
+  const config = writeCurlConfig(dir, server.url, tiles);
   return timed("curl", [
     "--silent",
     "--fail",

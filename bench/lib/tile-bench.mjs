@@ -1,5 +1,7 @@
-// Shared by the tile benches: a command's wall time and its CPU seconds, measured alike for every tool.
+// Shared by the tile benches: each tool timed alike (wall time, CPU seconds), and curl given the same URL list.
 import { spawn } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 
 /**
  * Runs a command under bash so `times` can report its user+system CPU seconds.
@@ -31,4 +33,20 @@ function childCpuSeconds(stderr) {
   };
   const [user, sys] = (stderr.trim().split("\n").at(-1) ?? "").trim().split(/\s+/);
   return seconds(user) + seconds(sys);
+}
+
+/** A `curl --config` file fetching each tile from `baseUrl` into `dir/z/x/y.png`; returns its path. */
+export function writeCurlConfig(dir, baseUrl, tiles) {
+  const config = join(dir, "curl.cfg");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    config,
+    tiles
+      .map(
+        (t) =>
+          `url = "${baseUrl}/tiles/${t.z}/${t.x}/${t.y}.png"\noutput = "${join(dir, String(t.z), String(t.x), `${t.y}.png`)}"\n`,
+      )
+      .join(""),
+  );
+  return config;
 }
