@@ -76,6 +76,51 @@ describe("build-cache end to end (loopback Flights API, tile server, real sshd)"
     expect(readFileSync(join(runDir, "log.jsonl"), "utf8")).toContain('"level":"debug"');
   });
 
+  it("one operator-tool process on the companion per build: a no-op starts no other; an older tool still works, a process per step", async () => {
+    /** A companion operator-tool that notes each start (its first argument) in `log`; `withSession` false refuses the session as an older one does. */
+    const counting = (name: string, withSession: boolean) => {
+      const log = join(world.temp.path, `${name}.log`);
+      const path = join(world.temp.path, `${name}.sh`);
+      writeFileSync(
+        path,
+        [
+          "#!/bin/sh",
+          `echo "$1" >> ${log}`,
+          withSession
+            ? ""
+            : `if [ "$1" = session ]; then echo "error: unknown command 'session'" >&2; exit 2; fi`,
+          `exec ${process.execPath} ${CLI_PATH} "$@"`,
+          "",
+        ].join("\n"),
+      );
+      chmodSync(path, 0o755);
+      return { path, starts: () => readFileSync(log, "utf8").trim().split("\n") };
+    };
+    const fresh = (name: string) => ["--companion-cache-root", join(world.temp.path, name)];
+
+    const current = counting("counting-current", true);
+    const first = await world.run([
+      "--json",
+      "--remote-command",
+      current.path,
+      ...fresh("counted-companion"),
+    ]);
+    expect(first.exitCode, first.stderr).toBe(0);
+    expect(report(first.stdout).sync!.sent).toBeGreaterThan(1);
+    // The tiles cross into a receiver of their own; everything else is asked of the session.
+    expect(current.starts()).toEqual(["session", "tiles"]);
+    const noOp = await world.run(["--json", "--remote-command", current.path, ...fresh("counted-companion")]);
+    expect(report(noOp.stdout).outcome, noOp.stderr).toBe("no-op");
+    expect(current.starts()).toEqual(["session", "tiles", "session"]);
+
+    const older = counting("counting-older", false);
+    const oldFirst = await world.run(["--json", "--remote-command", older.path, ...fresh("older-companion")]);
+    expect(oldFirst.exitCode, oldFirst.stderr).toBe(0);
+    const oldNoOp = await world.run(["--json", "--remote-command", older.path, ...fresh("older-companion")]);
+    expect(report(oldNoOp.stdout).outcome, oldNoOp.stderr).toBe("no-op");
+    expect(older.starts().slice(-4)).toEqual(["session", "--version", "tiles", "compile-engines"]);
+  });
+
   it("--dry-run plans, checks the companion and asks for engine decisions; no lock, no record, no download", async () => {
     const runsBefore = existsSync(join(world.staging, "runs"))
       ? readdirSync(join(world.staging, "runs")).length

@@ -1,6 +1,6 @@
 import { stat } from "node:fs/promises";
 import type { CacheBuildDeps, FleetSession } from "@operator-tool/cache-build";
-import type { CompanionConnection } from "@operator-tool/companion-bringup";
+import type { CompanionConnection, CompanionSession, RemoteProcess } from "@operator-tool/companion-bringup";
 import type { PushProgress } from "@operator-tool/companion-installer";
 import { OperatorToolError } from "@operator-tool/errors";
 import type { Flight } from "@operator-tool/flights-api";
@@ -21,6 +21,11 @@ import { toolVersion } from "./version.js";
 
 export interface WiredSession extends FleetSession {
   connection: CompanionConnection;
+  /**
+   * Starts `compile-engines ARGS` there: in the companion session when one is
+   * open (its process becomes the run), else as its own command.
+   */
+  startCompileEngines(args: string[]): Promise<RemoteProcess>;
 }
 
 /** The concrete package behind each of build-cache's phases. */
@@ -64,10 +69,10 @@ export async function cacheBuildDeps(
       return { path: as, bytes: (await stat(path)).size, sha256: await tileDownloader.sha256File(path) };
     },
     connectCompanion: (run) => connectSession(ctx, run, {}, view),
-    async provisionEngines(session, command, run) {
+    async provisionEngines(session, args, run) {
       const result = await invokeProvisioner({
-        exec: (cmd) => session.connection.exec(cmd),
-        command,
+        exec: () => session.startCompileEngines(args),
+        command: `${session.remoteCommand} ${args.map(bringup.shellQuote).join(" ")}`,
         // The companion needs none of the workstation's secrets (flights token, tile key, SSH
         // passphrase): a lost drone must not carry them. An empty object keeps the stdin lifeline.
         secrets: {},
@@ -83,7 +88,6 @@ export async function cacheBuildDeps(
       });
       return result.report;
     },
-    shellQuote: bringup.shellQuote,
     ...(view === undefined ? {} : { onPhase: (phase, status) => view.phase(phase, status) }),
   };
 }
@@ -110,6 +114,9 @@ export async function connectSession(
   // --remote-command, else what the checks find there (or the wrapper an install writes).
   let remoteCommand = explicitRemoteCommand ?? "operator-tool";
   let installedWrapper: string | undefined;
+  // One operator-tool process there answers the build's questions while it is open.
+  let companionSession: CompanionSession | undefined;
+  const openSession = () => (companionSession?.open === true ? companionSession : undefined);
   /** A push's files as a live-view row (sent / to send, bytes), and each file to the log. */
   const pushProgress = (row: string) => {
     let sent = 0;
@@ -130,12 +137,21 @@ export async function connectSession(
       return remoteCommand;
     },
     async checkReadiness(requiredBytes, dryRun) {
-      const { data, notReady } = await checkCompanion(ctx, connection, requiredBytes, {
+      companionSession?.close();
+      const { data, notReady, session } = await checkCompanion(ctx, connection, requiredBytes, {
         // After an install, check the installed tool, not an older one the search could find.
         remoteCommand: explicitRemoteCommand ?? installedWrapper,
         cacheRoot,
         dryRun,
+        keepSession: true,
       });
+      companionSession = session;
+      run.logger.debug(
+        {},
+        session === undefined
+          ? "no companion session: each remote step starts its own operator-tool"
+          : "companion session open",
+      );
       remoteCommand = data.remoteCommand;
       const toolUnusable = data.checks.some((c) => c.name === "operator-tool" && !c.ok);
       return { checks: data.checks, notReady, toolUnusable };
@@ -162,9 +178,18 @@ export async function connectSession(
       };
     },
     async pushModels(corpusPath, signal) {
-      const { pushModels } = await import("@operator-tool/companion-installer");
+      const { pushModels, PUSH_MANIFEST, parsePushedListing } = await import(
+        "@operator-tool/companion-installer"
+      );
+      const session = openSession();
       const result = await pushModels({
         connection,
+        ...(session === undefined
+          ? {}
+          : {
+              listPresent: async (dir: string) =>
+                parsePushedListing(await session.listPushed(dir, PUSH_MANIFEST)),
+            }),
         corpusPath,
         companionCacheRoot: cacheRoot,
         signal,
@@ -177,18 +202,30 @@ export async function connectSession(
         bytesSent: result.transfer.bytesSent,
       };
     },
-    syncTiles: (sync) =>
-      bringup.syncTiles({
+    syncTiles: (sync) => {
+      const session = openSession();
+      return bringup.syncTiles({
         connection,
         remoteCommand,
         ...sync,
+        ...(session === undefined ? {} : { listing: () => session.listTiles(sync.remoteRoot) }),
         onProgress: (sent, total, bytesSent) => view?.sync("tile sync", { sent, total, bytesSent }),
-      }),
+      });
+    },
+    startCompileEngines(args) {
+      const session = openSession();
+      return session !== undefined
+        ? session.handOver(args)
+        : connection.exec(`${remoteCommand} ${args.map(bringup.shellQuote).join(" ")}`);
+    },
     pullFile: (remotePath, localPath, signal) =>
       pullRemoteFile(connection, bringup.shellQuote, remotePath, localPath, signal),
     pushFile: (localPath, remotePath, sha256, signal) =>
       pushRemoteFile(connection, bringup.shellQuote, localPath, remotePath, sha256, signal),
-    close: () => connection.close(),
+    close: () => {
+      companionSession?.close();
+      connection.close();
+    },
   };
 }
 

@@ -1,5 +1,11 @@
 import type { Command } from "commander";
-import { addCompileEngines, addTilesReceive, type ProgramIo, rootCommand } from "./program-parts.js";
+import {
+  addCompileEngines,
+  addSession,
+  addTilesReceive,
+  type ProgramIo,
+  rootCommand,
+} from "./program-parts.js";
 
 /**
  * operator-tool as installed on a companion: only what runs there, so the
@@ -13,5 +19,6 @@ export function buildCompanionProgram(io: ProgramIo): Command {
   );
   addTilesReceive(program.command("tiles").description("the companion side of the tile sync"), io);
   addCompileEngines(program, io);
+  addSession(program, io, buildCompanionProgram);
   return program;
 }

@@ -1,6 +1,7 @@
 import type {
   CompanionConnection,
   CompanionNotReadyError,
+  CompanionSession,
   CompanionTarget,
   ReadinessCheck,
 } from "@operator-tool/companion-bringup";
@@ -65,20 +66,35 @@ export interface CompanionCheckData {
   checks: ReadinessCheck[];
 }
 
-/** The readiness checks, and the error naming every failed one (with the table) when the companion is not ready. */
+/**
+ * The readiness checks, and the error naming every failed one (with the table)
+ * when the companion is not ready; with `keepSession`, the companion session
+ * the checks opened, for the build's further questions (undefined when its
+ * operator-tool has none).
+ */
 export async function checkCompanion(
   ctx: CommandContext,
   connection: CompanionConnection,
   requiredBytes: number,
-  overrides: { remoteCommand?: string | undefined; cacheRoot?: string | undefined; dryRun?: boolean } = {},
-): Promise<{ data: CompanionCheckData; notReady: CompanionNotReadyError | undefined }> {
+  overrides: {
+    remoteCommand?: string | undefined;
+    cacheRoot?: string | undefined;
+    dryRun?: boolean;
+    keepSession?: boolean;
+  } = {},
+): Promise<{
+  data: CompanionCheckData;
+  notReady: CompanionNotReadyError | undefined;
+  session: CompanionSession | undefined;
+}> {
   const { checkReadiness, CompanionNotReadyError } = await import("@operator-tool/companion-bringup");
-  const { checks, remoteCommand } = await checkReadiness(connection, {
+  const { checks, remoteCommand, session } = await checkReadiness(connection, {
     remoteCommand: overrides.remoteCommand ?? ctx.option("remoteCommand"),
     cacheRoot: overrides.cacheRoot ?? ctx.option("companionCacheRoot"),
     requiredBytes,
     localVersion: toolVersion(),
     dryRun: overrides.dryRun === true,
+    keepSession: overrides.keepSession === true,
   });
   const data: CompanionCheckData = {
     host: `${connection.target.user}@${connection.target.hostname}:${connection.target.port}`,
@@ -96,5 +112,5 @@ export async function checkCompanion(
           checks,
           failed[0]!.fix === undefined ? {} : { hint: failed[0]!.fix },
         );
-  return { data, notReady };
+  return { data, notReady, session };
 }

@@ -1,5 +1,6 @@
 import { Command, Option } from "commander";
 import type { CommandResult } from "./command-result.js";
+import type { SessionOptions } from "./commands/session.js";
 import type { CliIo, CommandContext, RawCommandOptions } from "./context.js";
 import { engineOptions, GROUPS } from "./options.js";
 import type { CliRuntime } from "./runtime.js";
@@ -95,6 +96,39 @@ Examples:
 `,
     )
     .action(action(io, async () => (await import("./commands/tiles-receive.js")).tilesReceive));
+}
+
+/**
+ * `session`: the companion side of build-cache's questions, in one process.
+ * `build` makes the tree the nested compile-engines runs under.
+ */
+export function addSession(program: Command, io: ProgramIo, build: (io: ProgramIo) => Command): void {
+  program
+    .command("session")
+    .description(
+      "companion side of build-cache: readiness, tile and model listings, then compile-engines, in one process (run over SSH)",
+    )
+    .requiredOption("--cache-root <dir>", "the companion cache root the readiness checks judge")
+    .option("--dry-run", "only look: do not create the cache root")
+    .addHelpText(
+      "after",
+      `
+Speaks operator-tool/companion-session@1 on stdin and stdout (docs/machine-output.md).
+
+Examples:
+  $ operator-tool session --cache-root /var/cache/operator-tool
+`,
+    )
+    .action(
+      action(io, async () => {
+        const [{ companionSession }, { runProgram }] = await Promise.all([
+          import("./commands/session.js"),
+          import("./run-program.js"),
+        ]);
+        return (ctx, options: SessionOptions) =>
+          companionSession(ctx, options, (args) => runProgram(args, io.cli, build));
+      }),
+    );
 }
 
 /** `compile-engines`: runs on the companion. */

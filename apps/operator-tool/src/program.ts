@@ -8,7 +8,14 @@ import {
   positiveInteger,
   tileOptions,
 } from "./options.js";
-import { action, addCompileEngines, addTilesReceive, type ProgramIo, rootCommand } from "./program-parts.js";
+import {
+  action,
+  addCompileEngines,
+  addSession,
+  addTilesReceive,
+  type ProgramIo,
+  rootCommand,
+} from "./program-parts.js";
 
 export type { ProgramIo } from "./program-parts.js";
 
@@ -274,6 +281,7 @@ Examples:
     .action(action(io, async () => (await import("./commands/demo.js")).demo));
 
   addCompileEngines(program, io);
+  addSession(program, io, buildProgram);
 
   return program;
 }

@@ -9,7 +9,7 @@ import {
   type CacheBuildDeps,
   type CacheBuildOptions,
   type CompanionSession,
-  compileEnginesCommand,
+  compileEnginesArgs,
 } from "./build-cache.js";
 import { cacheBuildReportSchema } from "./report-schema.js";
 import { listRuns } from "./run-record.js";
@@ -127,11 +127,10 @@ function deps(overrides: Partial<CacheBuildDeps> = {}, calls: string[] = []): Ca
       calls.push("connect");
       return session;
     },
-    async provisionEngines(_session, command) {
-      calls.push(`provision ${command}`);
+    async provisionEngines(session, args) {
+      calls.push(`provision ${session.remoteCommand} ${args.join(" ")}`);
       return { outcome: "success", summary: { built: 0, reused: 1, failed: 0 }, results: [] };
     },
-    shellQuote: (text) => `'${text}'`,
     ...overrides,
   };
 }
@@ -155,7 +154,7 @@ describe("buildCache", () => {
       "connect",
       "readiness",
       "sync 2",
-      "provision operator-tool compile-engines --json --log-format json --corpus '/opt/corpus.json'",
+      "provision operator-tool compile-engines --json --log-format json --corpus /opt/corpus.json",
       "close",
     ]);
     expect(existsSync(join(temp.path, "staging", "build.lock"))).toBe(false);
@@ -335,7 +334,7 @@ describe("install and models", () => {
     expect(report).toMatchObject({ outcome: "no-op", models: { sent: 0, skipped: 2 } });
     const at = (prefix: string) => calls.findIndex((c) => c.startsWith(prefix));
     expect(at("sync")).toBeLessThan(at("models /home/me/corpus.json"));
-    expect(calls[at("provision")]).toContain("--corpus '/var/cache/operator-tool/models/corpus.json'");
+    expect(calls[at("provision")]).toContain("--corpus /var/cache/operator-tool/models/corpus.json");
   });
 
   it("a dry run with a workstation corpus pushes nothing and asks for no engine decisions", async () => {
@@ -349,20 +348,19 @@ describe("install and models", () => {
   });
 });
 
-describe("compileEnginesCommand", () => {
-  it("quotes the corpus and appends only the flags asked for", () => {
-    expect(
-      compileEnginesCommand(
-        {
-          remoteCommand: "~/.operator-tool/bin/operator-tool",
-          remoteCorpus: "/opt/my corpus.json",
-          force: true,
-          dryRun: false,
-        },
-        (t) => `'${t}'`,
-      ),
-    ).toBe(
-      "~/.operator-tool/bin/operator-tool compile-engines --json --log-format json --corpus '/opt/my corpus.json' --force",
-    );
+describe("compileEnginesArgs", () => {
+  it("passes the corpus as one argument and appends only the flags asked for", () => {
+    expect(compileEnginesArgs({ remoteCorpus: "/opt/my corpus.json", force: true, dryRun: false })).toEqual([
+      "compile-engines",
+      "--json",
+      "--log-format",
+      "json",
+      "--corpus",
+      "/opt/my corpus.json",
+      "--force",
+    ]);
+    expect(compileEnginesArgs({ remoteCorpus: "/c.json", force: false, dryRun: true }).slice(-1)).toEqual([
+      "--dry-run",
+    ]);
   });
 });

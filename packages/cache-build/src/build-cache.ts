@@ -184,8 +184,8 @@ export interface CacheBuildDeps<
   /** The tileset file itself, as a sync entry. */
   describeFile(path: string, as: string): Promise<SyncFile>;
   connectCompanion(run: RunContext): Promise<S>;
-  provisionEngines(session: S, command: string, run: RunContext): Promise<R>;
-  shellQuote(text: string): string;
+  /** Runs `compile-engines ARGS` on the companion, as `session.remoteCommand`, and reads its report. */
+  provisionEngines(session: S, args: string[], run: RunContext): Promise<R>;
   /** Each phase as it starts and ends: the app's live view. */
   onPhase?: PhaseListener;
 }
@@ -201,19 +201,22 @@ export class TilesetMissingError extends OperatorToolError {
 }
 
 /** The remote command line: `compile-engines --json` on the companion, never holding a secret. */
-export function compileEnginesCommand(
-  options: { remoteCommand: string; remoteCorpus: string; force: boolean; dryRun: boolean },
-  shellQuote: (text: string) => string,
-): string {
+/** compile-engines' arguments on the companion (after `session.remoteCommand`). */
+export function compileEnginesArgs(options: {
+  remoteCorpus: string;
+  force: boolean;
+  dryRun: boolean;
+}): string[] {
   return [
-    options.remoteCommand,
-    "compile-engines --json --log-format json",
-    `--corpus ${shellQuote(options.remoteCorpus)}`,
-    options.force ? "--force" : "",
-    options.dryRun ? "--dry-run" : "",
-  ]
-    .filter(Boolean)
-    .join(" ");
+    "compile-engines",
+    "--json",
+    "--log-format",
+    "json",
+    "--corpus",
+    options.remoteCorpus,
+    ...(options.force ? ["--force"] : []),
+    ...(options.dryRun ? ["--dry-run"] : []),
+  ];
 }
 
 /** A report before any phase ran: a failure until the run proves otherwise. */
@@ -381,10 +384,7 @@ export interface CompanionPhasesInput<
   report: CacheBuildReport;
   phases: PhaseRunner;
   run: RunContext;
-  deps: Pick<
-    CacheBuildDeps<BuildFlight, J, S, R>,
-    "readTileset" | "describeFile" | "provisionEngines" | "shellQuote"
-  >;
+  deps: Pick<CacheBuildDeps<BuildFlight, J, S, R>, "readTileset" | "describeFile" | "provisionEngines">;
   connect(): Promise<S>;
   /** Called as soon as the connection is open, so the caller closes it whatever happens next. */
   onSession(session: S): void;
@@ -479,11 +479,8 @@ export async function runCompanionPhases<
         report.remote = await input.provision(session, remoteCorpus);
         return;
       }
-      const command = compileEnginesCommand(
-        { remoteCommand: session.remoteCommand, remoteCorpus, force: options.force, dryRun },
-        deps.shellQuote,
-      );
-      report.remote = await deps.provisionEngines(session, command, run);
+      const args = compileEnginesArgs({ remoteCorpus, force: options.force, dryRun });
+      report.remote = await deps.provisionEngines(session, args, run);
     });
   }
 }

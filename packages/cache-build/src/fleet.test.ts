@@ -144,8 +144,8 @@ function deps(
         },
       };
     },
-    async provisionEngines(_session, command) {
-      const dryRun = command.includes("--dry-run");
+    async provisionEngines(_session, args) {
+      const dryRun = args.includes("--dry-run");
       return {
         outcome: "success",
         host: { backend: "tensorrt", sm: 87, jetpack: "6.2", tensorrt: "10.3" },
@@ -161,7 +161,6 @@ function deps(
         ],
       };
     },
-    shellQuote: (text) => `'${text}'`,
     ...overrides,
   };
 }

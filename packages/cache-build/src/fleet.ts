@@ -13,7 +13,7 @@ import {
   type CacheBuildOptions,
   type CacheBuildReport,
   type CompanionSession,
-  compileEnginesCommand,
+  compileEnginesArgs,
   type EngineReportSummary,
   emptyReport,
   isNoOp,
@@ -624,11 +624,7 @@ async function provisionWithStore<
 ): Promise<R> {
   const { session, remoteCorpus, run, options, deps, report, store, builds, target } = input;
   const { logger, signal } = run;
-  const command = (dryRun: boolean) =>
-    compileEnginesCommand(
-      { remoteCommand: session.remoteCommand, remoteCorpus, force: options.force, dryRun },
-      deps.shellQuote,
-    );
+  const command = (dryRun: boolean) => compileEnginesArgs({ remoteCorpus, force: options.force, dryRun });
   if (options.dryRun) {
     const remote = await deps.provisionEngines(session, command(true), run);
     report.engines = summarize(remote, []);

@@ -317,12 +317,26 @@ describe("readiness checks", () => {
     mkdirSync(join(wrapper, ".."), { recursive: true });
     writeFileSync(wrapper, `#!/bin/sh\nexec ${remoteCommand} "$@"\n`, { mode: 0o755 });
     // The companion's PATH has no operator-tool; its HOME holds the installed wrapper.
+    const env = `HOME=${home} PATH=/usr/bin:/bin`;
     const found = await checkReadiness(
-      { ...c, run: (command, input) => c.run(`HOME=${home} PATH=/usr/bin:/bin ${command}`, input) },
-      { remoteCommand: undefined, cacheRoot: join(temp.path, "c2"), requiredBytes: 1, localVersion: "0.1.0" },
+      {
+        ...c,
+        exec: (command) => c.exec(`${env} ${command}`),
+        run: (command, input) => c.run(`${env} ${command}`, input),
+      },
+      {
+        remoteCommand: undefined,
+        cacheRoot: join(temp.path, "c2"),
+        requiredBytes: 1,
+        localVersion: "0.1.0",
+        keepSession: true,
+      },
     );
     expect(found.remoteCommand).toBe(`'${wrapper}'`);
     expect(found.checks[0]).toMatchObject({ name: "operator-tool", ok: true });
+    // The wrapper found is the one whose session answers the build's questions.
+    expect(found.session?.open).toBe(true);
+    found.session?.close();
   });
 });
 

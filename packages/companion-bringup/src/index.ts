@@ -26,6 +26,12 @@ export {
 } from "./known-hosts.js";
 export type { Readiness, ReadinessCheck, ReadinessOptions } from "./readiness.js";
 export { checkReadiness } from "./readiness.js";
+export type { SessionStart } from "./session-client.js";
+export { CompanionSession, INSTALLED_WRAPPER, SessionRequestError, startSession } from "./session-client.js";
+export type { ServeSessionOptions, SessionEnd } from "./session-host.js";
+export { listPushedFiles, serveSession, sessionHello } from "./session-host.js";
+export type { PushedListing, SessionHello, SessionRequest, SessionResponse } from "./session-protocol.js";
+export { SESSION_PROTOCOL } from "./session-protocol.js";
 export { shellQuote } from "./shell-quote.js";
 export type { JumpHost } from "./ssh-client-config.js";
 export { parseJumpHost } from "./ssh-client-config.js";

@@ -1,4 +1,5 @@
 import type { CompanionConnection } from "./connection.js";
+import { type CompanionSession, findCommandFragment, startSession } from "./session-client.js";
 import { shellQuote } from "./shell-quote.js";
 
 export interface ReadinessCheck {
@@ -31,27 +32,65 @@ export interface Readiness {
   checks: ReadinessCheck[];
   /** The command that runs operator-tool there: the option's, or the one found (quoted: a shell fragment). */
   remoteCommand: string;
+  /**
+   * The companion session, open, when asked to keep it and the companion's
+   * operator-tool is usable and speaks it: the rest of the build asks it.
+   */
+  session: CompanionSession | undefined;
 }
 
-/** The wrapper `companion install` writes, as a companion shell finds it. */
-export const INSTALLED_WRAPPER = "$HOME/.local/bin/operator-tool";
+/** What the checks are judged on, from the session's hello or the shell's answers. */
+interface CompanionFacts {
+  command: string | undefined;
+  /** `--version`'s exit status ("0" when the session said hello). */
+  versionRc: string | undefined;
+  version: string;
+  arch: string;
+  tegra: string;
+  writable: boolean;
+  availKb: number;
+}
 
 /**
- * Every readiness check in one SSH round trip: one POSIX shell script prints
- * `key=value` lines that are judged here.
+ * Every readiness check in one SSH round trip: the companion session's hello
+ * carries them all, and the session stays open for the build's questions
+ * (`keepSession`). Without a session (no operator-tool there, or one that
+ * predates it) one POSIX shell script prints `key=value` lines instead.
  */
 export async function checkReadiness(
   conn: CompanionConnection,
-  options: ReadinessOptions,
+  options: ReadinessOptions & { keepSession?: boolean },
 ): Promise<Readiness> {
+  const started = await startSession(conn, {
+    remoteCommand: options.remoteCommand,
+    cacheRoot: options.cacheRoot,
+    dryRun: options.dryRun === true,
+  });
+  const facts: CompanionFacts =
+    started.hello === undefined
+      ? await askShell(conn, options)
+      : {
+          command: started.remoteCommand,
+          versionRc: "0",
+          version: started.hello.version,
+          arch: started.hello.arch,
+          tegra: started.hello.tegra,
+          writable: started.hello.writable,
+          availKb: started.hello.availKb ?? Number.NaN,
+        };
+  const remoteCommand = options.remoteCommand ?? facts.command ?? started.remoteCommand;
+  const checks = judge(facts, remoteCommand, conn, options);
+  const toolOk = checks.find((c) => c.name === "operator-tool")?.ok === true;
+  if (options.keepSession === true && toolOk) return { checks, remoteCommand, session: started.session };
+  started.session?.close();
+  return { checks, remoteCommand, session: undefined };
+}
+
+/** The shell's answers, for a companion without a session to ask. */
+async function askShell(conn: CompanionConnection, options: ReadinessOptions): Promise<CompanionFacts> {
   const root = shellQuote(options.cacheRoot);
-  const find =
-    options.remoteCommand === undefined
-      ? // The wrapper's path comes back quoted, so a home with a space in it still runs.
-        `if [ -x "${INSTALLED_WRAPPER}" ]; then c=$(printf "'%s'" "${INSTALLED_WRAPPER}"); else c=operator-tool; fi`
-      : `c=${shellQuote(options.remoteCommand)}`;
   const script = [
-    find,
+    findCommandFragment(options.remoteCommand),
     `printf 'command=%s\\n' "$c"`,
     `v=$(eval "$c --version" 2>&1); echo "version_rc=$?"; printf 'version=%s\\n' "$(printf '%s' "$v" | head -n 1)"`,
     `printf 'arch=%s\\n' "$(uname -m)"`,
@@ -69,32 +108,47 @@ export async function checkReadiness(
     const eq = line.indexOf("=");
     if (eq > 0) values.set(line.slice(0, eq), line.slice(eq + 1).trim());
   }
-  const checks: ReadinessCheck[] = [];
-  const remoteCommand = options.remoteCommand ?? values.get("command") ?? "operator-tool";
+  const availKb = values.get("avail_kb");
+  return {
+    command: values.get("command"),
+    versionRc: values.get("version_rc"),
+    version: values.get("version") ?? "",
+    arch: values.get("arch") ?? "",
+    tegra: values.get("tegra") ?? "",
+    writable: values.get("writable") === "1",
+    availKb: availKb === undefined || availKb === "" ? Number.NaN : Number(availKb),
+  };
+}
 
-  const version = values.get("version") ?? "";
-  const versionOk = values.get("version_rc") === "0" && compatible(version, options.localVersion);
+function judge(
+  facts: CompanionFacts,
+  remoteCommand: string,
+  conn: CompanionConnection,
+  options: ReadinessOptions,
+): ReadinessCheck[] {
+  const checks: ReadinessCheck[] = [];
+  const { version, versionRc } = facts;
+  const versionOk = versionRc === "0" && compatible(version, options.localVersion);
   checks.push({
     name: "operator-tool",
     ok: versionOk,
     observed:
-      values.get("version_rc") === "0"
+      versionRc === "0"
         ? `${remoteCommand} ${version}`
-        : `\`${remoteCommand} --version\` failed: ${values.get("version_rc") === "127" || version === "" ? "command not found" : version}`,
+        : `\`${remoteCommand} --version\` failed: ${versionRc === "127" || version === "" ? "command not found" : version}`,
     fix: versionOk
       ? undefined
-      : values.get("version_rc") === "0"
+      : versionRc === "0"
         ? `run \`operator-tool companion install\` to put operator-tool ${options.localVersion} there (it has ${version}), or add --install-companion to build-cache`
         : "run `operator-tool companion install` (no root or internet needed there), add --install-companion to build-cache, or point --remote-command at an operator-tool it has",
   });
-  const arch = values.get("arch") ?? "";
+  const { arch, tegra, writable, availKb } = facts;
   checks.push({
     name: "architecture",
     ok: arch !== "",
     observed: arch || "unknown",
     fix: arch ? undefined : "uname -m failed on the companion",
   });
-  const tegra = values.get("tegra") ?? "";
   const l4t = /R(\d+)\s*\(release\),\s*REVISION:\s*([\d.]+)/.exec(tegra);
   checks.push({
     name: "jetson",
@@ -102,7 +156,6 @@ export async function checkReadiness(
     observed: l4t ? `L4T ${l4t[1]}.${l4t[2]}` : "not a Jetson (no /etc/nv_tegra_release)",
     fix: undefined,
   });
-  const writable = values.get("writable") === "1";
   checks.push({
     name: "cache-root",
     ok: writable,
@@ -113,7 +166,6 @@ export async function checkReadiness(
       ? undefined
       : `create ${options.cacheRoot} on the companion writable by ${conn.target.user}, or change --companion-cache-root`,
   });
-  const availKb = Number(values.get("avail_kb"));
   const enough = Number.isFinite(availKb) && availKb * 1024 >= options.requiredBytes;
   checks.push({
     name: "free-space",
@@ -125,7 +177,7 @@ export async function checkReadiness(
       ? undefined
       : `free ${formatGiB(Math.max(0, options.requiredBytes - (availKb || 0) * 1024))} on the companion's ${options.cacheRoot} filesystem`,
   });
-  return { checks, remoteCommand };
+  return checks;
 }
 
 function compatible(remote: string, local: string): boolean {

@@ -1,7 +1,7 @@
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
-import type { CompanionConnection } from "./connection.js";
+import type { CompanionConnection, RemoteProcess } from "./connection.js";
 import { TileSyncError } from "./errors.js";
 import { shellQuote } from "./shell-quote.js";
 import type { Listing } from "./sync-listing.js";
@@ -28,6 +28,12 @@ export interface SyncTilesOptions {
   files: SyncFile[];
   signal?: AbortSignal;
   onProgress?: (sent: number, total: number, bytes: number) => void;
+  /**
+   * The receiver's listing line, from a companion session already open: then
+   * `tiles receive` only starts when something is to be sent. Unset: the
+   * receiver lists first in its own session.
+   */
+  listing?: () => Promise<string>;
 }
 
 export interface SyncResult {
@@ -47,18 +53,39 @@ export interface SyncResult {
 export async function syncTiles(options: SyncTilesOptions): Promise<SyncResult> {
   const started = Date.now();
   const { connection, remoteRoot } = options;
+  if (options.listing !== undefined) {
+    let line: string;
+    try {
+      line = await options.listing();
+    } catch (error) {
+      options.signal?.throwIfAborted();
+      throw new TileSyncError(`listing the companion's tiles failed: ${(error as Error).message}`, {
+        hint: "check the companion's cache root (`operator-tool companion check`), then re-run",
+        cause: error,
+      });
+    }
+    const present = await parseListingLine(line);
+    const toSend = options.files.filter((f) => present[f.path]?.sha256 !== f.sha256);
+    if (toSend.length === 0)
+      return {
+        planned: options.files.length,
+        sent: 0,
+        skipped: options.files.length,
+        bytesSent: 0,
+        durationMs: Date.now() - started,
+      };
+    const remote = await connection.exec(
+      `${options.remoteCommand} tiles receive --root ${shellQuote(remoteRoot)}`,
+    );
+    return sendFiles(options, remote, toSend, started);
+  }
   // One session: the receiver lists what it holds on its first stdout line,
   // then reads the stream, so skipping what is there costs no second start
   // of operator-tool on the companion.
   const remote = await connection.exec(
     `${options.remoteCommand} tiles receive --root ${shellQuote(remoteRoot)} --list-first`,
   );
-  const stderr: Buffer[] = [];
-  remote.stderr.on("data", (d: Buffer) => stderr.push(d));
-  let streamError: Error | undefined;
-  remote.stdin.on("error", (error: Error) => {
-    streamError = error;
-  });
+  const stderr = collect(remote.stderr);
   const onAbort = () => remote.close();
   options.signal?.addEventListener("abort", onAbort, { once: true });
   const listingLine = await firstLine(remote.stdout, remote.exit);
@@ -66,25 +93,68 @@ export async function syncTiles(options: SyncTilesOptions): Promise<SyncResult> 
   let present: Listing;
   try {
     if (listingLine === undefined) throw new Error("no listing");
-    // zod only now: the rest of the workstation's commands start without it.
-    const { parseListing } = await import("./sync-listing.js");
-    present = parseListing(listingLine);
+    present = await parseListingLine(listingLine);
   } catch (error) {
     options.signal?.removeEventListener("abort", onAbort);
     options.signal?.throwIfAborted();
     remote.stdin.destroy();
     const status = await remote.exit;
     const why = lastLine(Buffer.concat(stderr).toString("utf8"));
-    throw new TileSyncError(
-      listingLine === undefined
-        ? `listing the companion's tiles failed (exit ${status.code ?? status.signal}): ${why}`
-        : `the companion's tile listing is not what operator-tool expects: ${(error as Error).message} (got ${JSON.stringify(listingLine.slice(0, 120))}; stderr ${JSON.stringify(why.slice(0, 200))})`,
-      {
-        hint: "check that an operator-tool with `tiles receive --list-first` runs on the companion (--remote-command); update it if not",
-      },
-    );
+    if (listingLine === undefined)
+      throw new TileSyncError(
+        `listing the companion's tiles failed (exit ${status.code ?? status.signal}): ${why}`,
+        {
+          hint: LISTING_HINT,
+        },
+      );
+    throw new TileSyncError(`${(error as Error).message}; stderr ${JSON.stringify(why.slice(0, 200))}`, {
+      hint: LISTING_HINT,
+    });
+  } finally {
+    options.signal?.removeEventListener("abort", onAbort);
   }
   const toSend = options.files.filter((f) => present[f.path]?.sha256 !== f.sha256);
+  return sendFiles(options, remote, toSend, started, stderr);
+}
+
+const LISTING_HINT =
+  "check that an operator-tool with `tiles receive --list-first` runs on the companion (--remote-command); update it if not";
+
+/** The listing parsed; a line that is not one becomes the sync's failure, naming what came. */
+async function parseListingLine(line: string): Promise<Listing> {
+  // zod only now: the rest of the workstation's commands start without it.
+  const { parseListing } = await import("./sync-listing.js");
+  try {
+    return parseListing(line);
+  } catch (error) {
+    throw new TileSyncError(
+      `the companion's tile listing is not what operator-tool expects: ${(error as Error).message} (got ${JSON.stringify(line.slice(0, 120))})`,
+      { hint: LISTING_HINT },
+    );
+  }
+}
+
+function collect(stream: Readable): Buffer[] {
+  const chunks: Buffer[] = [];
+  stream.on("data", (d: Buffer) => chunks.push(d));
+  return chunks;
+}
+
+/** Streams `toSend` into a running receiver and waits for its verdict. */
+async function sendFiles(
+  options: SyncTilesOptions,
+  remote: RemoteProcess,
+  toSend: SyncFile[],
+  started: number,
+  stderr: Buffer[] = collect(remote.stderr),
+): Promise<SyncResult> {
+  let streamError: Error | undefined;
+  remote.stdin.on("error", (error: Error) => {
+    streamError = error;
+  });
+  remote.stdout.resume();
+  const onAbort = () => remote.close();
+  options.signal?.addEventListener("abort", onAbort, { once: true });
   const result: SyncResult = {
     planned: options.files.length,
     sent: 0,

@@ -26,3 +26,4 @@ export { elfArch, PINNED_NODE_VERSION, resolveNodeRuntime } from "./node-runtime
 export type { PushModelsOptions, PushModelsResult } from "./push-models.js";
 export { pushModels } from "./push-models.js";
 export type { LocalFile, PushProgress, PushResult } from "./remote-files.js";
+export { PUSH_MANIFEST, parseListing as parsePushedListing } from "./remote-files.js";

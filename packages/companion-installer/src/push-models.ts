@@ -20,6 +20,8 @@ export interface PushModelsOptions {
   companionCacheRoot: string;
   signal?: AbortSignal | undefined;
   onProgress?: ((progress: PushProgress) => void | Promise<void>) | undefined;
+  /** What `<cacheRoot>/models` holds (path → sha256), from a session already open; unset: listed in a session of its own. */
+  listPresent?: ((remoteDir: string) => Promise<Map<string, string>>) | undefined;
 }
 
 export interface PushModelsResult {
@@ -119,7 +121,7 @@ export async function pushModels(options: PushModelsOptions): Promise<PushModels
       });
     let present: Map<string, string>;
     try {
-      present = await listRemoteFiles(options.connection, remoteRoot);
+      present = await (options.listPresent?.(remoteRoot) ?? listRemoteFiles(options.connection, remoteRoot));
     } catch (error) {
       throw fail((error as Error).message, error);
     }

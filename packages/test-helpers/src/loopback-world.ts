@@ -200,12 +200,17 @@ function buildWorld(
   };
 }
 
-/** A `--remote-command` that runs the real operator-tool, except `compile-engines`, which it replaces. */
+/**
+ * A `--remote-command` that runs the real operator-tool, except `compile-engines`,
+ * which it replaces. It refuses `session` as an operator-tool from before the
+ * companion session would: a session runs compile-engines in its own process,
+ * past the replacement, so the build falls back to one command per step.
+ */
 export function fakeRemote(world: World, name: string, compileEngines: string): string {
   const path = join(world.temp.path, `${name}.sh`);
   writeFileSync(
     path,
-    `#!/bin/sh\ncase "$1" in\n  compile-engines) ${compileEngines} ;;\n  *) exec ${process.execPath} ${CLI_PATH} "$@" ;;\nesac\n`,
+    `#!/bin/sh\ncase "$1" in\n  compile-engines) ${compileEngines} ;;\n  session) echo "error: unknown command 'session'" >&2; exit 2 ;;\n  *) exec ${process.execPath} ${CLI_PATH} "$@" ;;\nesac\n`,
   );
   chmodSync(path, 0o755);
   return path;
