@@ -1,4 +1,5 @@
 import { stat } from "node:fs/promises";
+import { join } from "node:path";
 import type { CacheBuildDeps, FleetSession } from "@operator-tool/cache-build";
 import type { CompanionConnection, CompanionSession, RemoteProcess } from "@operator-tool/companion-bringup";
 import type { PushProgress } from "@operator-tool/companion-installer";
@@ -178,12 +179,16 @@ export async function connectSession(
       };
     },
     async pushModels(corpusPath, signal) {
-      const { pushModels, PUSH_MANIFEST, parsePushedListing } = await import(
-        "@operator-tool/companion-installer"
-      );
+      const [{ pushModels, PUSH_MANIFEST, parsePushedListing }, { FileDigestCache }] = await Promise.all([
+        import("@operator-tool/companion-installer"),
+        import("@operator-tool/atomic-file"),
+      ]);
       const session = openSession();
+      // Unchanged models are not read again to learn their digests: the companion's listing decides.
+      const digests = await FileDigestCache.open(join(ctx.option("stagingRoot"), "file-digests.json"));
       const result = await pushModels({
         connection,
+        digests,
         ...(session === undefined
           ? {}
           : {
@@ -194,6 +199,13 @@ export async function connectSession(
         companionCacheRoot: cacheRoot,
         signal,
         onProgress: pushProgress("model sync"),
+      });
+      await digests.save().catch((error: unknown) => {
+        // Only a cache: the next run reads the models again.
+        run.logger.warn(
+          { err: (error as Error).message },
+          `could not save the model digests: ${(error as Error).message}`,
+        );
       });
       return {
         remoteCorpus: result.remoteCorpusPath,

@@ -3,7 +3,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeTempDir } from "@operator-tool/test-helpers";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { sha256Hex, sha256OfFile, sha256OfFileSync } from "./file-digest.js";
+import { digestFile, sha256Hex, sha256OfFile, sha256OfFileSync } from "./file-digest.js";
 
 let temp: ReturnType<typeof makeTempDir>;
 beforeEach(() => {
@@ -24,11 +24,13 @@ describe("sha256 of a file", () => {
       expect(sha256Hex(data)).toBe(expected);
       expect(await sha256OfFile(path)).toBe(expected);
       expect(sha256OfFileSync(path)).toBe(expected);
+      expect(await digestFile(path)).toEqual({ sha256: expected, bytes: size });
     },
   );
 
   it("a missing file is the filesystem's error", async () => {
     await expect(sha256OfFile(join(temp.path, "missing"))).rejects.toMatchObject({ code: "ENOENT" });
+    await expect(digestFile(join(temp.path, "missing"))).rejects.toMatchObject({ code: "ENOENT" });
     expect(() => sha256OfFileSync(join(temp.path, "missing"))).toThrow(/ENOENT/);
   });
 });

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
-import { open } from "node:fs/promises";
+import { type FileHandle, open } from "node:fs/promises";
 
 /** Large reads: hashing a 200 MB engine is the whole cost of an engine-cache hit. */
 const CHUNK_BYTES = 4 * 1024 * 1024;
@@ -10,22 +10,44 @@ export function sha256Hex(data: Uint8Array): string {
   return createHash("sha256").update(data).digest("hex");
 }
 
+/** A file's content in two numbers: its sha256 (hex) and its length, both from the same read. */
+export interface FileDigest {
+  sha256: string;
+  bytes: number;
+}
+
 /**
  * The sha256 of a file's content, hex, read in chunks of up to 4 MiB: constant
  * memory for a 1 GB engine, one read for a tile.
  */
 export async function sha256OfFile(path: string): Promise<string> {
+  return (await digestFile(path)).sha256;
+}
+
+/**
+ * `sha256OfFile` with the number of bytes it read: a size taken from the same
+ * read as the hash, so the two always describe the same content even when
+ * the file changes meanwhile.
+ */
+export async function digestFile(path: string): Promise<FileDigest> {
   const handle = await open(path, "r");
   try {
-    const hash = createHash("sha256");
-    const buffer = Buffer.allocUnsafe(chunkSize((await handle.stat()).size));
-    for (;;) {
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
-      if (bytesRead === 0) return hash.digest("hex");
-      hash.update(buffer.subarray(0, bytesRead));
-    }
+    return await digestOpenFile(handle, (await handle.stat()).size);
   } finally {
     await handle.close();
+  }
+}
+
+/** Reads an open file from its current position to its end; `sizeHint` only sizes the buffer. */
+export async function digestOpenFile(handle: FileHandle, sizeHint: number): Promise<FileDigest> {
+  const hash = createHash("sha256");
+  const buffer = Buffer.allocUnsafe(chunkSize(sizeHint));
+  let bytes = 0;
+  for (;;) {
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+    if (bytesRead === 0) return { sha256: hash.digest("hex"), bytes };
+    hash.update(buffer.subarray(0, bytesRead));
+    bytes += bytesRead;
   }
 }
 

@@ -8,7 +8,10 @@ export {
   writeFileAtomic,
   writeJsonAtomic,
 } from "./atomic-file.js";
-export { sha256Hex, sha256OfFile, sha256OfFileSync } from "./file-digest.js";
+export type { FileDigestCacheOptions } from "./digest-cache.js";
+export { FileDigestCache } from "./digest-cache.js";
+export type { FileDigest } from "./file-digest.js";
+export { digestFile, sha256Hex, sha256OfFile, sha256OfFileSync } from "./file-digest.js";
 export type {
   CommittedFile,
   Durability,

@@ -25,5 +25,5 @@ export type { NodeRuntime, NodeRuntimeOptions } from "./node-runtime.js";
 export { elfArch, PINNED_NODE_VERSION, resolveNodeRuntime } from "./node-runtime.js";
 export type { PushModelsOptions, PushModelsResult } from "./push-models.js";
 export { pushModels } from "./push-models.js";
-export type { LocalFile, PushProgress, PushResult } from "./remote-files.js";
+export type { LocalFile, LocalFileDigests, PushProgress, PushResult } from "./remote-files.js";
 export { PUSH_MANIFEST, parseListing as parsePushedListing } from "./remote-files.js";

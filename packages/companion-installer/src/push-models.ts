@@ -6,6 +6,7 @@ import { ModelSyncError } from "./errors.js";
 import {
   describeLocalFile,
   type LocalFile,
+  type LocalFileDigests,
   listRemoteFiles,
   type PushProgress,
   type PushResult,
@@ -20,7 +21,18 @@ export interface PushModelsOptions {
   companionCacheRoot: string;
   signal?: AbortSignal | undefined;
   onProgress?: ((progress: PushProgress) => void | Promise<void>) | undefined;
-  /** What `<cacheRoot>/models` holds (path → sha256), from a session already open; unset: listed in a session of its own. */
+  /**
+   * The sha256 and size of the models and calibration caches (e.g. a
+   * `FileDigestCache`), so that a re-run does not read unchanged models
+   * whole; without it each is hashed. A file that changed since it was
+   * described is still refused while it is sent.
+   */
+  digests?: LocalFileDigests | undefined;
+  /**
+   * What the companion's models directory already holds (relative path →
+   * sha256), e.g. from a session already open to the companion; by default
+   * one listing over `connection`.
+   */
   listPresent?: ((remoteDir: string) => Promise<Map<string, string>>) | undefined;
 }
 
@@ -89,7 +101,7 @@ export async function pushModels(options: PushModelsOptions): Promise<PushModels
       const remoteName = `${name}/${safeName(basename(local), field)}`;
       let file: LocalFile;
       try {
-        file = await describeLocalFile(local, remoteName, 0o644);
+        file = await describeLocalFile(local, remoteName, 0o644, options.digests);
       } catch (error) {
         throw new ModelSyncError(
           `backbones[${i}].${field} ${local} cannot be read (${(error as NodeJS.ErrnoException).code ?? "error"})`,

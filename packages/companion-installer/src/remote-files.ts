@@ -256,8 +256,26 @@ async function pushOneFile(
   }
 }
 
-/** sha256 and size of a local file. */
-export async function describeLocalFile(source: string, path: string, mode: number): Promise<LocalFile> {
+/**
+ * Where a local file's sha256 and size come from when not read here, e.g. a
+ * cache that skips files unchanged since they were last hashed (atomic-file's
+ * `FileDigestCache`). `bytes` must be the length of the content hashed.
+ */
+export interface LocalFileDigests {
+  digest(path: string): Promise<{ sha256: string; bytes: number }>;
+}
+
+/** sha256 and size of a local file: from `digests` when given, else read whole here. */
+export async function describeLocalFile(
+  source: string,
+  path: string,
+  mode: number,
+  digests?: LocalFileDigests,
+): Promise<LocalFile> {
+  if (digests !== undefined) {
+    const { sha256, bytes } = await digests.digest(source);
+    return { path, source, bytes, sha256, mode };
+  }
   const hash = createHash("sha256");
   let bytes = 0;
   for await (const chunk of createReadStream(source)) {
