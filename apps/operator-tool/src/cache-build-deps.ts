@@ -69,7 +69,7 @@ export async function cacheBuildDeps(
     async describeFile(path, as) {
       return { path: as, bytes: (await stat(path)).size, sha256: await tileDownloader.sha256File(path) };
     },
-    connectCompanion: (run) => connectSession(ctx, run, {}, view),
+    connectCompanion: (run, { dryRun }) => connectSession(ctx, run, { startSessionAhead: { dryRun } }, view),
     async provisionEngines(session, args, run) {
       const result = await invokeProvisioner({
         exec: () => session.startCompileEngines(args),
@@ -98,6 +98,12 @@ export interface CompanionSettings {
   connection?: CompanionOverrides;
   cacheRoot?: string | undefined;
   remoteCommand?: string | undefined;
+  /**
+   * Start the companion session as soon as the connection is up, for the
+   * readiness checks to find ready: its start-up then overlaps what the run
+   * does meanwhile.
+   */
+  startSessionAhead?: { dryRun: boolean } | undefined;
 }
 
 /** Connects to a companion and wraps the connection as the pipeline's session. */
@@ -111,6 +117,14 @@ export async function connectSession(
   const cacheRoot = settings.cacheRoot ?? ctx.option("companionCacheRoot");
   const explicitRemoteCommand = settings.remoteCommand ?? ctx.option("remoteCommand");
   const connection = await openCompanion(ctx, run.logger, settings.connection);
+  const ahead = settings.startSessionAhead;
+  // A start that fails is started again by the checks, which then report why.
+  let sessionAhead =
+    ahead === undefined
+      ? undefined
+      : bringup
+          .startSession(connection, { remoteCommand: explicitRemoteCommand, cacheRoot, dryRun: ahead.dryRun })
+          .catch(() => undefined);
   const { user, hostname, port } = connection.target;
   // --remote-command, else what the checks find there (or the wrapper an install writes).
   let remoteCommand = explicitRemoteCommand ?? "operator-tool";
@@ -139,7 +153,11 @@ export async function connectSession(
     },
     async checkReadiness(requiredBytes, dryRun) {
       companionSession?.close();
+      // Only the first check, and only if it asks what was started: after an install, a new one.
+      const started = ahead?.dryRun === dryRun && installedWrapper === undefined ? sessionAhead : undefined;
+      sessionAhead = undefined;
       const { data, notReady, session } = await checkCompanion(ctx, connection, requiredBytes, {
+        started,
         // After an install, check the installed tool, not an older one the search could find.
         remoteCommand: explicitRemoteCommand ?? installedWrapper,
         cacheRoot,

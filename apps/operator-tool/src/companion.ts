@@ -4,6 +4,7 @@ import type {
   CompanionSession,
   CompanionTarget,
   ReadinessCheck,
+  SessionStart,
 } from "@operator-tool/companion-bringup";
 import type { CommandContext, LogSink } from "./context.js";
 import { renderChecks } from "./render.js";
@@ -81,6 +82,7 @@ export async function checkCompanion(
     cacheRoot?: string | undefined;
     dryRun?: boolean;
     keepSession?: boolean;
+    started?: Promise<SessionStart | undefined> | undefined;
   } = {},
 ): Promise<{
   data: CompanionCheckData;
@@ -95,6 +97,7 @@ export async function checkCompanion(
     localVersion: toolVersion(),
     dryRun: overrides.dryRun === true,
     keepSession: overrides.keepSession === true,
+    started: overrides.started,
   });
   const data: CompanionCheckData = {
     host: `${connection.target.user}@${connection.target.hostname}:${connection.target.port}`,

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EXIT_CODES, InterruptedError, OperatorToolError } from "@operator-tool/errors";
 import { makeTempDir } from "@operator-tool/test-helpers";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import {
   type BuildLogger,
   buildCache as buildCacheUnchecked,
@@ -148,10 +148,11 @@ describe("buildCache", () => {
       "companion-bringup",
       "remote-provision",
     ]);
+    // The connection is opened ahead, alongside flight-resolve; the companion is asked nothing before its phase.
     expect(calls).toEqual([
+      "connect",
       "resolve",
       "download",
-      "connect",
       "readiness",
       "sync 2",
       "provision operator-tool compile-engines --json --log-format json --corpus /opt/corpus.json",
@@ -161,6 +162,44 @@ describe("buildCache", () => {
     const [run] = listRuns(join(temp.path, "staging"));
     expect(run!.status).toMatchObject({ outcome: "no-op", exitCode: EXIT_CODES.SUCCESS, flightId: "F-1" });
     expect(run!.status!.transitions).toHaveLength(10);
+  });
+
+  it("a run that fails before the companion's phase closes the connection opened ahead", async () => {
+    const calls: string[] = [];
+    const { report } = await buildCache(
+      options(),
+      deps(
+        {
+          async resolveFlight() {
+            throw new OperatorToolError("FLIGHT_NOT_FOUND", "no flight F-1");
+          },
+        },
+        calls,
+      ),
+    );
+    expect(report).toMatchObject({ failurePhase: "flight-resolve", error: { code: "FLIGHT_NOT_FOUND" } });
+    await vi.waitFor(() => expect(calls).toEqual(["connect", "close"]));
+  });
+
+  it("a companion that cannot be reached fails companion-bringup, after the tiles, not before", async () => {
+    const calls: string[] = [];
+    const { report } = await buildCache(
+      options(),
+      deps(
+        {
+          async connectCompanion() {
+            calls.push("connect");
+            throw new OperatorToolError("COMPANION_UNREACHABLE", "connection refused");
+          },
+        },
+        calls,
+      ),
+    );
+    expect(report).toMatchObject({
+      failurePhase: "companion-bringup",
+      error: { code: "COMPANION_UNREACHABLE" },
+    });
+    expect(calls).toEqual(["connect", "resolve", "download"]);
   });
 
   it("a staging root it cannot write fails before the flight is asked for, with no record", async () => {
@@ -178,8 +217,8 @@ describe("buildCache", () => {
     const { report, failure } = await buildCache(
       options(),
       deps({
-        async connectCompanion(run) {
-          const session = await base.connectCompanion(run);
+        async connectCompanion(run, plan) {
+          const session = await base.connectCompanion(run, plan);
           return {
             ...session,
             checkReadiness: async () => ({
@@ -275,8 +314,8 @@ describe("install and models", () => {
   function bareCompanion(calls: string[]): Partial<CacheBuildDeps> {
     const base = deps({}, calls);
     return {
-      async connectCompanion(run) {
-        const session = await base.connectCompanion(run);
+      async connectCompanion(run, plan) {
+        const session = await base.connectCompanion(run, plan);
         let installed = false;
         let remoteCommand = "operator-tool";
         return {

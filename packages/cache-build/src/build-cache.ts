@@ -183,7 +183,13 @@ export interface CacheBuildDeps<
   readTileset(job: J): Promise<SyncFile[] | undefined>;
   /** The tileset file itself, as a sync entry. */
   describeFile(path: string, as: string): Promise<SyncFile>;
-  connectCompanion(run: RunContext): Promise<S>;
+  /**
+   * Opens the companion's connection. Started with the run, before the
+   * flight is resolved (it needs nothing from it), so the SSH handshake and
+   * the companion's start-up overlap flight-resolve and the tile download;
+   * its failure is reported by companion-bringup.
+   */
+  connectCompanion(run: RunContext, plan: { dryRun: boolean }): Promise<S>;
   /** Runs `compile-engines ARGS` on the companion, as `session.remoteCommand`, and reads its report. */
   provisionEngines(session: S, args: string[], run: RunContext): Promise<R>;
   /** Each phase as it starts and ends: the app's live view. */
@@ -292,6 +298,9 @@ export async function buildCache<
   let lock: HeldLock | undefined;
   let session: S | undefined;
   let failure: FailureDescription | undefined;
+  const companion = deps.connectCompanion(run, { dryRun });
+  // Awaited in companion-bringup, which reports its failure; a run that ends before then closes it.
+  companion.catch(() => undefined);
   try {
     const { flight, job } = await phases.run("flight-resolve", async () => {
       const flight = await deps.resolveFlight(run);
@@ -336,7 +345,7 @@ export async function buildCache<
       phases,
       run,
       deps,
-      connect: () => deps.connectCompanion(run),
+      connect: () => companion,
       onSession: (opened) => {
         session = opened;
       },
@@ -358,7 +367,12 @@ export async function buildCache<
     // Debug: the run's log keeps it; the console gets the one `error:` line from the CLI.
     logger.debug({ phase: phases.current, error: report.error, err: error }, "build-cache failed");
   } finally {
-    session?.close();
+    if (session === undefined)
+      void companion.then(
+        (opened) => opened.close(),
+        () => undefined,
+      );
+    else session.close();
     // A release that fails must not lose the record: the next run reclaims a dead holder's lock.
     await lock
       ?.release()

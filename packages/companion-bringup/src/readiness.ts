@@ -1,5 +1,10 @@
 import type { CompanionConnection } from "./connection.js";
-import { type CompanionSession, findCommandFragment, startSession } from "./session-client.js";
+import {
+  type CompanionSession,
+  findCommandFragment,
+  type SessionStart,
+  startSession,
+} from "./session-client.js";
 import { shellQuote } from "./shell-quote.js";
 
 export interface ReadinessCheck {
@@ -59,13 +64,19 @@ interface CompanionFacts {
  */
 export async function checkReadiness(
   conn: CompanionConnection,
-  options: ReadinessOptions & { keepSession?: boolean },
+  options: ReadinessOptions & {
+    keepSession?: boolean;
+    /** A session started ahead (`startSession` with these options), to judge instead of starting one. */
+    started?: Promise<SessionStart | undefined> | undefined;
+  },
 ): Promise<Readiness> {
-  const started = await startSession(conn, {
-    remoteCommand: options.remoteCommand,
-    cacheRoot: options.cacheRoot,
-    dryRun: options.dryRun === true,
-  });
+  const started =
+    (await options.started) ??
+    (await startSession(conn, {
+      remoteCommand: options.remoteCommand,
+      cacheRoot: options.cacheRoot,
+      dryRun: options.dryRun === true,
+    }));
   const facts: CompanionFacts =
     started.hello === undefined
       ? await askShell(conn, options)
