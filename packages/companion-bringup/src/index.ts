@@ -27,7 +27,7 @@ export {
 export type { Readiness, ReadinessCheck, ReadinessOptions } from "./readiness.js";
 export { checkReadiness } from "./readiness.js";
 export type { SessionStart } from "./session-client.js";
-export { CompanionSession, INSTALLED_WRAPPER, SessionRequestError, startSession } from "./session-client.js";
+export { CompanionSession, SessionRequestError, startSession } from "./session-client.js";
 export type { ServeSessionOptions, SessionEnd } from "./session-host.js";
 export { listPushedFiles, serveSession, sessionHello } from "./session-host.js";
 export type { PushedListing, SessionHello, SessionRequest, SessionResponse } from "./session-protocol.js";
