@@ -112,6 +112,15 @@ describe("build-cache end to end (loopback Flights API, tile server, real sshd)"
     const noOp = await world.run(["--json", "--remote-command", current.path, ...fresh("counted-companion")]);
     expect(report(noOp.stdout).outcome, noOp.stderr).toBe("no-op");
     expect(current.starts()).toEqual(["session", "tiles", "session"]);
+    // Through the session too, no secret reaches the output or the companion.
+    const seen = [
+      first.stdout,
+      first.stderr,
+      noOp.stdout,
+      noOp.stderr,
+      readAll(join(world.temp.path, "counted-companion")),
+    ];
+    for (const secret of [API_KEY, TOKEN]) expect(seen.join("\n")).not.toContain(secret);
 
     const older = counting("counting-older", false);
     const oldFirst = await world.run(["--json", "--remote-command", older.path, ...fresh("older-companion")]);
@@ -145,14 +154,19 @@ describe("build-cache end to end (loopback Flights API, tile server, real sshd)"
     ["90 flight not found", ["--flight-id", "F-404"], {}, 90],
     ["91 token rejected", [], { OPERATOR_TOOL_FLIGHTS_API_TOKEN: "wrong" }, 91],
     ["94 flight file missing", ["--flight-file", "/nonexistent/f.plan", "--flight-id", ""], {}, 94],
-  ])("%s: exits before touching the lock", async (_, extra, env, code) => {
-    const args =
-      extra[0] === "--flight-file"
+  ])("%s: exits before touching the lock, or anything on the companion", async (_, extra, env, code) => {
+    // The companion's connection opens ahead of the flight, but only looks until the run has its lock.
+    const companionRoot = join(world.temp.path, `untouched-${code}`);
+    const args = [
+      ...(extra[0] === "--flight-file"
         ? world
             .args(["--log-level", "error"])
             .filter((a, i, all) => a !== "--flight-id" && all[i - 1] !== "--flight-id")
             .concat(["--flight-file", "/nonexistent/f.plan"])
-        : world.args([...extra, "--log-level", "error"]);
+        : world.args([...extra, "--log-level", "error"])),
+      "--companion-cache-root",
+      companionRoot,
+    ];
     const run = await runOperatorTool(args, {
       env: {
         OPERATOR_TOOL_API_KEY: API_KEY,
@@ -163,6 +177,7 @@ describe("build-cache end to end (loopback Flights API, tile server, real sshd)"
     });
     expect(run.exitCode).toBe(code);
     expect(existsSync(lockDir())).toBe(false);
+    expect(existsSync(companionRoot)).toBe(false);
   });
 
   it("92 and 93 from the Flights API, 95 from a bad flight file", async () => {

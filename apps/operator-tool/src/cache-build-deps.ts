@@ -69,7 +69,7 @@ export async function cacheBuildDeps(
     async describeFile(path, as) {
       return { path: as, bytes: (await stat(path)).size, sha256: await tileDownloader.sha256File(path) };
     },
-    connectCompanion: (run, { dryRun }) => connectSession(ctx, run, { startSessionAhead: { dryRun } }, view),
+    connectCompanion: (run) => connectSession(ctx, run, { startSessionAhead: true }, view),
     async provisionEngines(session, args, run) {
       const result = await invokeProvisioner({
         exec: () => session.startCompileEngines(args),
@@ -93,6 +93,11 @@ export async function cacheBuildDeps(
   };
 }
 
+const digestCaches = new WeakMap<
+  CommandContext,
+  Promise<import("@operator-tool/atomic-file").FileDigestCache>
+>();
+
 /** One companion's settings where a fleet's inventory host sets its own. */
 export interface CompanionSettings {
   connection?: CompanionOverrides;
@@ -101,9 +106,10 @@ export interface CompanionSettings {
   /**
    * Start the companion session as soon as the connection is up, for the
    * readiness checks to find ready: its start-up then overlaps what the run
-   * does meanwhile.
+   * does meanwhile. It only looks (as a dry run does): nothing is created on
+   * the companion before the run has a flight and its lock.
    */
-  startSessionAhead?: { dryRun: boolean } | undefined;
+  startSessionAhead?: boolean | undefined;
 }
 
 /** Connects to a companion and wraps the connection as the pipeline's session. */
@@ -117,14 +123,17 @@ export async function connectSession(
   const cacheRoot = settings.cacheRoot ?? ctx.option("companionCacheRoot");
   const explicitRemoteCommand = settings.remoteCommand ?? ctx.option("remoteCommand");
   const connection = await openCompanion(ctx, run.logger, settings.connection);
-  const ahead = settings.startSessionAhead;
+  let dropped = false;
+  void connection.closed.then(() => {
+    dropped = true;
+  });
   // A start that fails is started again by the checks, which then report why.
   let sessionAhead =
-    ahead === undefined
-      ? undefined
-      : bringup
-          .startSession(connection, { remoteCommand: explicitRemoteCommand, cacheRoot, dryRun: ahead.dryRun })
-          .catch(() => undefined);
+    settings.startSessionAhead === true
+      ? bringup
+          .startSession(connection, { remoteCommand: explicitRemoteCommand, cacheRoot, dryRun: true })
+          .catch(() => undefined)
+      : undefined;
   const { user, hostname, port } = connection.target;
   // --remote-command, else what the checks find there (or the wrapper an install writes).
   let remoteCommand = explicitRemoteCommand ?? "operator-tool";
@@ -151,24 +160,32 @@ export async function connectSession(
     get remoteCommand() {
       return remoteCommand;
     },
+    get connected() {
+      return !dropped;
+    },
     async checkReadiness(requiredBytes, dryRun) {
       companionSession?.close();
-      // Only the first check, and only if it asks what was started: after an install, a new one.
-      const started = ahead?.dryRun === dryRun && installedWrapper === undefined ? sessionAhead : undefined;
+      // Only the first check: after an install, a new session of the installed tool.
+      const started = sessionAhead;
       sessionAhead = undefined;
-      const { data, notReady, session } = await checkCompanion(ctx, connection, requiredBytes, {
-        started,
-        // After an install, check the installed tool, not an older one the search could find.
-        remoteCommand: explicitRemoteCommand ?? installedWrapper,
-        cacheRoot,
-        dryRun,
-        keepSession: true,
-      });
+      const { data, notReady, session, noSessionReason } = await checkCompanion(
+        ctx,
+        connection,
+        requiredBytes,
+        {
+          started,
+          // After an install, check the installed tool, not an older one the search could find.
+          remoteCommand: explicitRemoteCommand ?? installedWrapper,
+          cacheRoot,
+          dryRun,
+          keepSession: true,
+        },
+      );
       companionSession = session;
       run.logger.debug(
-        {},
+        { reason: noSessionReason },
         session === undefined
-          ? "no companion session: each remote step starts its own operator-tool"
+          ? `no companion session (${noSessionReason ?? "the tool there is not usable"}): each remote step starts its own operator-tool`
           : "companion session open",
       );
       remoteCommand = data.remoteCommand;
@@ -203,7 +220,13 @@ export async function connectSession(
       ]);
       const session = openSession();
       // Unchanged models are not read again to learn their digests: the companion's listing decides.
-      const digests = await FileDigestCache.open(join(ctx.option("stagingRoot"), "file-digests.json"));
+      // One cache per run, shared by a fleet's companions: each model is read at most once.
+      let opening = digestCaches.get(ctx);
+      if (opening === undefined) {
+        opening = FileDigestCache.open(join(ctx.option("stagingRoot"), "file-digests.json"));
+        digestCaches.set(ctx, opening);
+      }
+      const digests = await opening;
       const result = await pushModels({
         connection,
         digests,
@@ -211,7 +234,7 @@ export async function connectSession(
           ? {}
           : {
               listPresent: async (dir: string) =>
-                parsePushedListing(await session.listPushed(dir, PUSH_MANIFEST)),
+                parsePushedListing(await session.listPushed(dir, PUSH_MANIFEST, signal)),
             }),
         corpusPath,
         companionCacheRoot: cacheRoot,
@@ -238,7 +261,7 @@ export async function connectSession(
         connection,
         remoteCommand,
         ...sync,
-        ...(session === undefined ? {} : { listing: () => session.listTiles(sync.remoteRoot) }),
+        ...(session === undefined ? {} : { listing: () => session.listTiles(sync.remoteRoot, sync.signal) }),
         onProgress: (sent, total, bytesSent) => view?.sync("tile sync", { sent, total, bytesSent }),
       });
     },

@@ -88,9 +88,10 @@ export async function checkCompanion(
   data: CompanionCheckData;
   notReady: CompanionNotReadyError | undefined;
   session: CompanionSession | undefined;
+  noSessionReason: string | undefined;
 }> {
   const { checkReadiness, CompanionNotReadyError } = await import("@operator-tool/companion-bringup");
-  const { checks, remoteCommand, session } = await checkReadiness(connection, {
+  const { checks, remoteCommand, session, noSessionReason } = await checkReadiness(connection, {
     remoteCommand: overrides.remoteCommand ?? ctx.option("remoteCommand"),
     cacheRoot: overrides.cacheRoot ?? ctx.option("companionCacheRoot"),
     requiredBytes,
@@ -115,5 +116,5 @@ export async function checkCompanion(
           checks,
           failed[0]!.fix === undefined ? {} : { hint: failed[0]!.fix },
         );
-  return { data, notReady, session };
+  return { data, notReady, session, noSessionReason };
 }

@@ -202,6 +202,49 @@ describe("buildCache", () => {
     expect(calls).toEqual(["connect", "resolve", "download"]);
   });
 
+  it("a flight that fails wins over a companion that cannot be reached: its error, its phase", async () => {
+    const calls: string[] = [];
+    const { report } = await buildCache(
+      options(),
+      deps(
+        {
+          async resolveFlight() {
+            throw new OperatorToolError("FLIGHT_NOT_FOUND", "no flight F-1");
+          },
+          async connectCompanion() {
+            calls.push("connect");
+            throw new OperatorToolError("COMPANION_UNREACHABLE", "connection refused");
+          },
+        },
+        calls,
+      ),
+    );
+    expect(report).toMatchObject({ failurePhase: "flight-resolve", error: { code: "FLIGHT_NOT_FOUND" } });
+  });
+
+  it("a connection opened ahead that dropped during the download is opened again", async () => {
+    const calls: string[] = [];
+    const base = deps({}, calls);
+    let opened = 0;
+    const { report } = await buildCache(
+      options(),
+      deps(
+        {
+          async connectCompanion(run) {
+            const session = await base.connectCompanion(run);
+            opened++;
+            // The first one's keepalives gave up while the tiles downloaded.
+            return Object.assign(session, { connected: opened > 1 });
+          },
+        },
+        calls,
+      ),
+    );
+    expect(report.outcome).toBe("no-op");
+    expect(calls.slice(0, 5)).toEqual(["connect", "resolve", "download", "close", "connect"]);
+    expect(calls.filter((c) => c === "close")).toHaveLength(2);
+  });
+
   it("a staging root it cannot write fails before the flight is asked for, with no record", async () => {
     writeFileSync(join(temp.path, "staging"), "a file");
     const calls: string[] = [];
@@ -217,8 +260,8 @@ describe("buildCache", () => {
     const { report, failure } = await buildCache(
       options(),
       deps({
-        async connectCompanion(run, plan) {
-          const session = await base.connectCompanion(run, plan);
+        async connectCompanion(run) {
+          const session = await base.connectCompanion(run);
           return {
             ...session,
             checkReadiness: async () => ({
@@ -314,8 +357,8 @@ describe("install and models", () => {
   function bareCompanion(calls: string[]): Partial<CacheBuildDeps> {
     const base = deps({}, calls);
     return {
-      async connectCompanion(run, plan) {
-        const session = await base.connectCompanion(run, plan);
+      async connectCompanion(run) {
+        const session = await base.connectCompanion(run);
         let installed = false;
         let remoteCommand = "operator-tool";
         return {

@@ -126,6 +126,8 @@ export interface ModelPushSummary {
 export interface CompanionSession {
   host: string;
   hostKeyFingerprint: string;
+  /** False once the connection has dropped (a connection opened ahead may not outlive a long download). */
+  readonly connected?: boolean;
   /** How operator-tool runs there (`tiles receive`, `compile-engines` are appended): known after the checks. */
   readonly remoteCommand: string;
   /**
@@ -189,7 +191,7 @@ export interface CacheBuildDeps<
    * the companion's start-up overlap flight-resolve and the tile download;
    * its failure is reported by companion-bringup.
    */
-  connectCompanion(run: RunContext, plan: { dryRun: boolean }): Promise<S>;
+  connectCompanion(run: RunContext): Promise<S>;
   /** Runs `compile-engines ARGS` on the companion, as `session.remoteCommand`, and reads its report. */
   provisionEngines(session: S, args: string[], run: RunContext): Promise<R>;
   /** Each phase as it starts and ends: the app's live view. */
@@ -298,7 +300,7 @@ export async function buildCache<
   let lock: HeldLock | undefined;
   let session: S | undefined;
   let failure: FailureDescription | undefined;
-  const companion = deps.connectCompanion(run, { dryRun });
+  const companion = deps.connectCompanion(run);
   // Awaited in companion-bringup, which reports its failure; a run that ends before then closes it.
   companion.catch(() => undefined);
   try {
@@ -345,7 +347,14 @@ export async function buildCache<
       phases,
       run,
       deps,
-      connect: () => companion,
+      connect: async () => {
+        const opened = await companion;
+        if (opened.connected !== false) return opened;
+        // The link dropped while the tiles downloaded (keepalives gave up): connect again.
+        opened.close();
+        logger.info({}, "the connection to the companion dropped meanwhile; connecting again");
+        return deps.connectCompanion(run);
+      },
       onSession: (opened) => {
         session = opened;
       },

@@ -15,7 +15,7 @@ import {
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type CompanionConnection, connectToCompanion } from "./connection.js";
 import { checkReadiness } from "./readiness.js";
-import { SessionRequestError, startSession } from "./session-client.js";
+import { CompanionSession, SessionRequestError, startSession } from "./session-client.js";
 import { serveSession } from "./session-host.js";
 import { SESSION_PROTOCOL } from "./session-protocol.js";
 import { resolveTarget } from "./ssh-target.js";
@@ -167,6 +167,12 @@ describe("the companion session over a real sshd", () => {
     expect(pushed.manifest).toEqual([]);
     expect(pushed.stat).toEqual([expect.stringMatching(/^4 \d+ \.\/m\/m\.onnx$/)]);
     expect(existsSync(join(models, "m", "m.onnx.partial.99"))).toBe(false);
+    // The listing left the receiver's manifest behind: the next one hashes nothing.
+    const manifest = JSON.parse(readFileSync(join(tiles, ".sync-manifest.json"), "utf8")) as Record<
+      string,
+      unknown
+    >;
+    expect(Object.keys(manifest)).toEqual(["17/1/2.jpg"]);
 
     const refused = await session.request({ op: "list-tiles", root: "" }).then(
       () => undefined,
@@ -212,6 +218,56 @@ describe("the companion session over a real sshd", () => {
     });
     expect(stderr).toContain("missing-corpus.json");
     expect(`${stdout}${stderr}`).not.toContain("hand-over-Secret-42");
+  });
+});
+
+describe("the workstation side (CompanionSession)", () => {
+  it("an abort while a request waits ends the session and rejects with the abort's reason", async () => {
+    const stdin = new PassThrough();
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    let closed = false;
+    let exited!: (status: { code: number | null; signal: string | null }) => void;
+    const session = new CompanionSession({
+      stdin,
+      stdout,
+      stderr,
+      exit: new Promise((resolve) => {
+        exited = resolve;
+      }),
+      signal: () => undefined,
+      close: () => {
+        closed = true;
+        exited({ code: null, signal: null });
+      },
+    });
+    const sent: string[] = [];
+    stdin.on("data", (d: Buffer) => sent.push(d.toString()));
+    const abort = new AbortController();
+    const listing = session.listTiles("/slow", abort.signal);
+    await waitFor("the request being sent", () => sent.join("").includes("list-tiles"));
+    abort.abort(new Error("Ctrl-C"));
+    await expect(listing).rejects.toThrow("Ctrl-C");
+    expect(closed).toBe(true);
+    expect(stdin.writableEnded).toBe(true);
+    expect(session.open).toBe(false);
+  });
+
+  it("a listing line far larger than a chunk arrives whole", async () => {
+    const stdout = new PassThrough();
+    const session = new CompanionSession({
+      stdin: new PassThrough(),
+      stdout,
+      stderr: new PassThrough(),
+      exit: new Promise(() => undefined),
+      signal: () => undefined,
+      close: () => undefined,
+    });
+    const line = JSON.stringify({ ok: true, result: { files: {}, pad: "x".repeat(3 * 1024 * 1024) } });
+    const answer = session.request({ op: "list-tiles", root: "/r" });
+    for (let at = 0; at < line.length; at += 65_536) stdout.write(line.slice(at, at + 65_536));
+    stdout.write("\n");
+    expect(((await answer) as { pad: string }).pad).toHaveLength(3 * 1024 * 1024);
   });
 });
 

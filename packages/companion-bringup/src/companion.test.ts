@@ -106,6 +106,14 @@ describe("connecting to a real sshd", () => {
     }
   });
 
+  it("a command on a connection that has dropped is COMPANION_UNREACHABLE (30), not a crash", async () => {
+    const c = await connect();
+    c.close();
+    await c.closed;
+    const error = await failure(c.exec("true"));
+    expect(error).toMatchObject({ code: "COMPANION_UNREACHABLE", hint: expect.stringContaining("dropped") });
+  });
+
   it("a key the companion does not accept: COMPANION_AUTH_FAILED (30)", async () => {
     const error = await failure(connect({}, sshd.wrongIdentityFile));
     expect(error.code).toBe("COMPANION_AUTH_FAILED");

@@ -423,33 +423,45 @@ function wrapConnection(hop: Hop): CompanionConnection {
 
   const exec = (command: string) =>
     new Promise<RemoteProcess>((resolve, reject) => {
-      client.exec(command, (error, channel) => {
-        if (error) {
-          reject(new CompanionUnreachableError(`could not start a command on ${where}: ${error.message}`));
-          return;
-        }
-        const exit = new Promise<{ code: number | null; signal: string | null }>((resolveExit) => {
-          let status: { code: number | null; signal: string | null } = { code: null, signal: null };
-          channel.once("exit", (code: number | null, signal?: string) => {
-            status = { code: typeof code === "number" ? code : null, signal: signal ?? null };
+      const unreachable = (error: Error, hint?: string) =>
+        new CompanionUnreachableError(`could not start a command on ${where}: ${error.message}`, {
+          ...(hint === undefined ? {} : { hint }),
+          cause: error,
+        });
+      // ssh2 throws, rather than calls back, once the connection is gone.
+      try {
+        client.exec(command, (error, channel) => {
+          if (error) {
+            reject(unreachable(error));
+            return;
+          }
+          const exit = new Promise<{ code: number | null; signal: string | null }>((resolveExit) => {
+            let status: { code: number | null; signal: string | null } = { code: null, signal: null };
+            channel.once("exit", (code: number | null, signal?: string) => {
+              status = { code: typeof code === "number" ? code : null, signal: signal ?? null };
+            });
+            channel.once("close", () => resolveExit(status));
           });
-          channel.once("close", () => resolveExit(status));
+          resolve({
+            stdin: channel,
+            stdout: channel,
+            stderr: channel.stderr,
+            exit,
+            signal: (name) => {
+              try {
+                channel.signal(name);
+              } catch {
+                // the channel is already gone
+              }
+            },
+            close: () => channel.close(),
+          });
         });
-        resolve({
-          stdin: channel,
-          stdout: channel,
-          stderr: channel.stderr,
-          exit,
-          signal: (name) => {
-            try {
-              channel.signal(name);
-            } catch {
-              // the channel is already gone
-            }
-          },
-          close: () => channel.close(),
-        });
-      });
+      } catch (error) {
+        reject(
+          unreachable(error as Error, "the connection to the companion dropped: check the link, then re-run"),
+        );
+      }
     });
 
   return {

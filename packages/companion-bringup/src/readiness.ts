@@ -42,6 +42,8 @@ export interface Readiness {
    * operator-tool is usable and speaks it: the rest of the build asks it.
    */
   session: CompanionSession | undefined;
+  /** Why the companion's operator-tool answered no session (then the shell was asked), for the log. */
+  noSessionReason: string | undefined;
 }
 
 /** What the checks are judged on, from the session's hello or the shell's answers. */
@@ -92,9 +94,11 @@ export async function checkReadiness(
   const remoteCommand = options.remoteCommand ?? facts.command ?? started.remoteCommand;
   const checks = judge(facts, remoteCommand, conn, options);
   const toolOk = checks.find((c) => c.name === "operator-tool")?.ok === true;
-  if (options.keepSession === true && toolOk) return { checks, remoteCommand, session: started.session };
+  const { noSessionReason } = started;
+  if (options.keepSession === true && toolOk)
+    return { checks, remoteCommand, session: started.session, noSessionReason };
   started.session?.close();
-  return { checks, remoteCommand, session: undefined };
+  return { checks, remoteCommand, session: undefined, noSessionReason };
 }
 
 /** The shell's answers, for a companion without a session to ask. */

@@ -71,6 +71,8 @@ export async function startSession(
     proc.exit,
     new Promise<undefined>((r) => setTimeout(() => r(undefined), 2_000).unref()),
   ]);
+  // Still running (it never said hello, nor ended with its stdin): the channel goes.
+  if (status === undefined) proc.close();
   const why =
     session.stderrTail() ||
     (helloLine !== undefined
@@ -116,7 +118,8 @@ export class SessionRequestError extends Error {
  */
 export class CompanionSession {
   readonly #proc: RemoteProcess;
-  #buffer: Buffer = Buffer.alloc(0);
+  /** The start of a line not yet ended: kept as chunks, joined once its newline arrives. */
+  #partial: Buffer[] = [];
   readonly #lines: string[] = [];
   #waiter: ((line: string | undefined) => void) | undefined;
   #ended = false;
@@ -139,15 +142,19 @@ export class CompanionSession {
   }
 
   readonly #onData = (chunk: Buffer) => {
-    this.#buffer = this.#buffer.length === 0 ? chunk : Buffer.concat([this.#buffer, chunk]);
-    for (let at = this.#buffer.indexOf(10); at >= 0; at = this.#buffer.indexOf(10)) {
-      const line = this.#buffer.subarray(0, at).toString("utf8");
-      this.#buffer = this.#buffer.subarray(at + 1);
+    // Only the new chunk is searched: a listing line of many MiB arrives in many chunks.
+    let rest = chunk;
+    for (let at = rest.indexOf(10); at >= 0; at = rest.indexOf(10)) {
+      this.#partial.push(rest.subarray(0, at));
+      const line = Buffer.concat(this.#partial).toString("utf8");
+      this.#partial = [];
+      rest = rest.subarray(at + 1);
       const waiter = this.#waiter;
       this.#waiter = undefined;
       if (waiter !== undefined) waiter(line);
       else this.#lines.push(line);
     }
+    if (rest.length > 0) this.#partial.push(rest);
   };
 
   readonly #onEnd = () => {
@@ -186,13 +193,33 @@ export class CompanionSession {
     });
   }
 
-  /** Sends one request and waits for its answer; throws `SessionRequestError` for the companion's refusal. */
-  request(request: Exclude<SessionRequest, { op: "compile-engines" }>): Promise<unknown> {
+  /**
+   * Sends one request and waits for its answer; throws `SessionRequestError`
+   * for the companion's refusal. An abort ends the session (its process exits)
+   * and rejects with the signal's reason.
+   */
+  request(
+    request: Exclude<SessionRequest, { op: "compile-engines" }>,
+    signal?: AbortSignal,
+  ): Promise<unknown> {
     const next = this.#queue.then(async () => {
+      signal?.throwIfAborted();
       if (!this.open)
         throw new SessionRequestError("TILE_SYNC_FAILED", "the companion session is closed", undefined);
       this.#proc.stdin.write(`${JSON.stringify(request)}\n`);
-      const line = await this.nextLine();
+      const onAbort = () => {
+        this.close();
+        this.#proc.close();
+        this.#onEnd();
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      let line: string | undefined;
+      try {
+        line = await this.nextLine();
+      } finally {
+        signal?.removeEventListener("abort", onAbort);
+      }
+      signal?.throwIfAborted();
       if (line === undefined) {
         const status = await this.#proc.exit;
         throw new SessionRequestError(
@@ -219,13 +246,13 @@ export class CompanionSession {
   }
 
   /** The tiles under `root` with digests: the line `tiles receive --list-first` would print. */
-  async listTiles(root: string): Promise<string> {
-    return JSON.stringify(await this.request({ op: "list-tiles", root }));
+  async listTiles(root: string, signal?: AbortSignal): Promise<string> {
+    return JSON.stringify(await this.request({ op: "list-tiles", root }, signal));
   }
 
   /** A pushed directory's manifest and file stats (see remote-files' listing). */
-  async listPushed(dir: string, manifest: string): Promise<PushedListing> {
-    const result = (await this.request({ op: "list-pushed", dir, manifest })) as PushedListing;
+  async listPushed(dir: string, manifest: string, signal?: AbortSignal): Promise<PushedListing> {
+    const result = (await this.request({ op: "list-pushed", dir, manifest }, signal)) as PushedListing;
     if (!Array.isArray(result?.manifest) || !Array.isArray(result?.stat))
       throw new SessionRequestError(
         "MODEL_SYNC_FAILED",
@@ -248,12 +275,15 @@ export class CompanionSession {
     proc.stdout.off("data", this.#onData);
     proc.stdout.off("end", this.#onEnd);
     proc.stderr.off("data", this.#onStderr);
+    // Both streams through pipes of their own: nothing arriving before the caller listens is lost.
     const stdout = new PassThrough();
     for (const line of this.#lines.splice(0)) stdout.write(`${line}\n`);
-    if (this.#buffer.length > 0) stdout.write(this.#buffer);
+    for (const part of this.#partial.splice(0)) stdout.write(part);
     (proc.stdout as Readable).pipe(stdout);
+    const stderr = new PassThrough();
+    (proc.stderr as Readable).pipe(stderr);
     proc.stdin.write(`${JSON.stringify({ op: "compile-engines", args } satisfies SessionRequest)}\n`);
-    return { ...proc, stdout };
+    return { ...proc, stdout, stderr };
   }
 
   /** Ends the session (its process exits when stdin closes). */

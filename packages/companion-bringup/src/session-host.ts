@@ -20,7 +20,7 @@ import {
   type SessionRequest,
   type SessionResponse,
 } from "./session-protocol.js";
-import { listReceivedFiles } from "./tile-receiver.js";
+import { listReceivedFiles, listReceivedFilesKeepingManifest } from "./tile-receiver.js";
 
 export interface ServeSessionOptions {
   version: string;
@@ -30,6 +30,8 @@ export interface ServeSessionOptions {
   /** The session's stdin; at a `compile-engines` request, what follows it is put back for compile-engines to read. */
   input: Readable;
   write(text: string): void;
+  /** Ctrl-C or SIGTERM: an idle session ends. */
+  signal?: AbortSignal | undefined;
   /** Where the L4T release line is read (tests point it at fake Jetson files). */
   tegraReleasePath?: string;
 }
@@ -39,19 +41,26 @@ export type SessionEnd = { kind: "closed" } | { kind: "compile-engines"; args: s
 
 /**
  * The companion side of the session (see session-protocol.ts): says hello,
- * answers each request line, and returns when stdin closes or compile-engines
- * is asked for. Requests are answered synchronously, in order.
+ * answers each request line in order, and returns when stdin closes, the
+ * signal fires (a signal to an idle session ends it at once), or
+ * compile-engines is asked for.
  */
 export function serveSession(options: ServeSessionOptions): Promise<SessionEnd> {
   options.write(`${JSON.stringify(sessionHello(options))}\n`);
-  const { input } = options;
+  const { input, signal } = options;
   return new Promise((resolve) => {
     let pending: Buffer = Buffer.alloc(0);
+    // Answers go out in request order; a listing may take a while (it hashes what the manifest lacks).
+    let answered: Promise<void> = Promise.resolve();
+    let finished = false;
     const finish = (end: SessionEnd) => {
+      if (finished) return;
+      finished = true;
       input.off("data", onData);
       input.off("end", onEnd);
       input.off("error", onEnd);
-      resolve(end);
+      signal?.removeEventListener("abort", onEnd);
+      void answered.then(() => resolve(end));
     };
     const onEnd = () => finish({ kind: "closed" });
     const onData = (chunk: Buffer) => {
@@ -62,22 +71,28 @@ export function serveSession(options: ServeSessionOptions): Promise<SessionEnd> 
         if (line.trim() === "") continue;
         const request = parseRequest(line);
         if (!request.ok) {
-          options.write(`${JSON.stringify(failure(request.error))}\n`);
+          const refusal = failure(request.error);
+          answered = answered.then(() => options.write(`${JSON.stringify(refusal)}\n`));
           continue;
         }
-        if (request.value.op === "compile-engines") {
+        const value = request.value;
+        if (value.op === "compile-engines") {
           input.pause();
           // The secrets line and whatever follows belong to compile-engines.
           if (pending.length > 0) input.unshift(pending);
-          finish({ kind: "compile-engines", args: request.value.args });
+          finish({ kind: "compile-engines", args: value.args });
           return;
         }
-        options.write(`${JSON.stringify(answer(request.value))}\n`);
+        answered = answered.then(async () => {
+          options.write(`${JSON.stringify(await answer(value, options.dryRun))}\n`);
+        });
       }
     };
     input.on("data", onData);
     input.once("end", onEnd);
     input.once("error", onEnd);
+    if (signal?.aborted) onEnd();
+    else signal?.addEventListener("abort", onEnd, { once: true });
   });
 }
 
@@ -121,11 +136,22 @@ export function sessionHello(
   return { protocol: SESSION_PROTOCOL, version: options.version, arch: machine(), tegra, writable, availKb };
 }
 
-function answer(request: Exclude<SessionRequest, { op: "compile-engines" }>): SessionResponse {
+async function answer(
+  request: Exclude<SessionRequest, { op: "compile-engines" }>,
+  dryRun: boolean,
+): Promise<SessionResponse> {
   try {
     switch (request.op) {
       case "list-tiles":
-        return { ok: true, result: { files: listReceivedFiles(request.root) } };
+        return {
+          ok: true,
+          // A dry run writes nothing there, not even the listing's manifest.
+          result: {
+            files: dryRun
+              ? listReceivedFiles(request.root)
+              : await listReceivedFilesKeepingManifest(request.root),
+          },
+        };
       case "list-pushed":
         return { ok: true, result: listPushedFiles(request.dir, request.manifest) };
     }

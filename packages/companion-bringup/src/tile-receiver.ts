@@ -34,6 +34,21 @@ export function listReceivedFiles(root: string): Manifest {
   return scanReceivedFiles(root).files;
 }
 
+/**
+ * `listReceivedFiles`, and the manifest rewritten when the scan found it out
+ * of date (lost to a power cut, files copied by hand), as a receive does: a
+ * session that lists and then has nothing to receive still leaves the next
+ * listing nothing to hash. A manifest that cannot be written costs only that.
+ */
+export async function listReceivedFilesKeepingManifest(root: string): Promise<Manifest> {
+  const { files, changed } = scanReceivedFiles(root);
+  if (changed)
+    await writeFileAtomic(join(root, MANIFEST), JSON.stringify(files), { durability: "none" }).catch(
+      () => undefined,
+    );
+  return files;
+}
+
 /** The listing, and whether it differs from the manifest on disk (so the manifest is worth rewriting). */
 function scanReceivedFiles(root: string): { files: Manifest; changed: boolean } {
   // Missing, cut short or otherwise unreadable: every file is hashed again.

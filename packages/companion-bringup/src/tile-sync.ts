@@ -64,6 +64,7 @@ export async function syncTiles(options: SyncTilesOptions): Promise<SyncResult> 
         cause: error,
       });
     }
+    options.signal?.throwIfAborted();
     const present = await parseListingLine(line);
     const toSend = options.files.filter((f) => present[f.path]?.sha256 !== f.sha256);
     if (toSend.length === 0)

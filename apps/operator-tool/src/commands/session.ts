@@ -25,7 +25,11 @@ export async function companionSession(
     dryRun: options.dryRun === true,
     input: process.stdin,
     write: (text) => ctx.out(text),
+    signal: ctx.signal,
   });
-  if (end.kind === "closed") return { data: null, text: "" };
+  if (end.kind === "closed") {
+    ctx.signal.throwIfAborted(); // ended by Ctrl-C or SIGTERM: 130, not success
+    return { data: null, text: "" };
+  }
   return { data: null, text: "", passThrough: { exitCode: await runCompileEngines(end.args) } };
 }
