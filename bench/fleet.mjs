@@ -43,7 +43,8 @@ function companions(set) {
         `PATH=${jetsonBinDir(jetson)}:$PATH; export PATH`,
         `FAKE_TRTEXEC_CALLS=${calls}; export FAKE_TRTEXEC_CALLS`,
         `FAKE_TRTEXEC_DELAY_MS=${BUILD_MS}; export FAKE_TRTEXEC_DELAY_MS`,
-        `if [ "$1" = compile-engines ]; then exec ${process.execPath} ${CLI_PATH} "$@" --host-root ${jetson}; fi`,
+        // For compile-engines, whether run by itself or by the companion session.
+        `OPERATOR_TOOL_HOST_ROOT=${jetson}; export OPERATOR_TOOL_HOST_ROOT`,
         `exec ${process.execPath} ${CLI_PATH} "$@"`,
         "",
       ].join("\n"),

@@ -74,10 +74,8 @@ function companions(set: string, options: { delayMs?: number } = {}): Companion[
         options.delayMs === undefined
           ? ""
           : `FAKE_TRTEXEC_DELAY_MS=${options.delayMs}; export FAKE_TRTEXEC_DELAY_MS`,
-        `if [ "$1" = compile-engines ]; then exec ${process.execPath} ${CLI_PATH} "$@" --host-root ${jetson}; fi`,
-        // A session would run compile-engines in its own process, without the --host-root added above:
-        // refused as an operator-tool from before the session would, each step runs as its own command.
-        `if [ "$1" = session ]; then echo "error: unknown command 'session'" >&2; exit 2; fi`,
+        // For compile-engines, whether run by itself or by the session.
+        `OPERATOR_TOOL_HOST_ROOT=${jetson}; export OPERATOR_TOOL_HOST_ROOT`,
         `exec ${process.execPath} ${CLI_PATH} "$@"`,
         "",
       ].join("\n"),

@@ -172,6 +172,8 @@ export function engineOptions(): Option[] {
       "--host-root <dir>",
       "read /etc/nv_tegra_release and /proc/device-tree under this root (tests, chroots)",
     )
+      // From the environment too: a wrapper on the companion sets it for the compile-engines a session runs.
+      .env("OPERATOR_TOOL_HOST_ROOT")
       .default("/")
       .helpGroup(GROUPS.engines),
   ];
