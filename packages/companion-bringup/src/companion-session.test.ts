@@ -6,9 +6,11 @@ import { PassThrough } from "node:stream";
 import {
   CLI_PATH,
   installFakeTrtexec,
+  isProcessAlive,
   makeTempDir,
   type SshdFixture,
   startSshd,
+  waitFor,
   writeJetsonRoot,
   writeOnnxModel,
 } from "@operator-tool/test-helpers";
@@ -69,24 +71,6 @@ function toolWithoutSession(): string {
   );
   chmodSync(path, 0o755);
   return path;
-}
-
-/** Polls `ready` until true; fails after a deadline generous enough for a loaded machine. */
-async function waitFor(what: string, ready: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!ready()) {
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe("the companion session over a real sshd", () => {
@@ -191,7 +175,7 @@ describe("the companion session over a real sshd", () => {
     expect(running()).toBe(true);
     session.close();
     expect(session.open).toBe(false);
-    await waitFor("the session process exiting after stdin closed", () => !running());
+    await waitFor(() => !running(), 30_000, "the session process exiting after stdin closed");
   });
 
   it("hands over to compile-engines: the secrets line sent with it is read, its report and exit status are the run's", async () => {
@@ -245,7 +229,7 @@ describe("the workstation side (CompanionSession)", () => {
     stdin.on("data", (d: Buffer) => sent.push(d.toString()));
     const abort = new AbortController();
     const listing = session.listTiles("/slow", abort.signal);
-    await waitFor("the request being sent", () => sent.join("").includes("list-tiles"));
+    await waitFor(() => sent.join("").includes("list-tiles"), 30_000, "the request being sent");
     abort.abort(new Error("Ctrl-C"));
     await expect(listing).rejects.toThrow("Ctrl-C");
     expect(closed).toBe(true);
@@ -351,18 +335,19 @@ describe("the companion side (serveSession)", () => {
         `${JSON.stringify({ op: "compile-engines", args: ["compile-engines", "--json", "--corpus", corpus, "--host-root", root] })}\n{}\n`,
       );
       await waitFor(
-        "trtexec starting",
         () => existsSync(pidFile) && readFileSync(pidFile, "utf8").trim() !== "",
+        30_000,
+        "trtexec starting",
       );
       const trtexecPid = Number(readFileSync(pidFile, "utf8"));
       child.stdin.end();
       expect(await exited, stderr).toBe(130);
-      await waitFor("trtexec ending", () => !alive(trtexecPid));
+      await waitFor(() => !isProcessAlive(trtexecPid), 30_000, "trtexec ending");
     } finally {
       child.kill("SIGKILL");
       if (existsSync(pidFile)) {
         const pid = Number(readFileSync(pidFile, "utf8"));
-        if (pid > 0 && alive(pid)) process.kill(pid, "SIGKILL");
+        if (pid > 0 && isProcessAlive(pid)) process.kill(pid, "SIGKILL");
       }
     }
   });

@@ -8,6 +8,7 @@ import {
 import { InterruptedError } from "@operator-tool/errors";
 import {
   CLI_PATH,
+  isProcessAlive,
   makeTempDir,
   type SshdFixture,
   startSshd,
@@ -68,15 +69,6 @@ function invoke(command: string, signal?: AbortSignal) {
     ...(signal === undefined ? {} : { signal }),
     cancelGraceMs: 2_000,
   });
-}
-
-function processRuns(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function failure(promise: Promise<unknown>) {
@@ -225,10 +217,10 @@ describe("invokeProvisioner over a real sshd", () => {
       "the pid file",
     );
     const pid = Number(readFileSync(pidFile, "utf8"));
-    expect(processRuns(pid)).toBe(true);
+    expect(isProcessAlive(pid)).toBe(true);
     controller.abort(new InterruptedError("SIGINT"));
     await expect(running).rejects.toThrow("interrupted by SIGINT");
-    await waitFor(() => !processRuns(pid), 30_000, `the remote process ${pid} to end`);
+    await waitFor(() => !isProcessAlive(pid), 30_000, `the remote process ${pid} to end`);
   });
 });
 

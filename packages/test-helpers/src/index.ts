@@ -24,7 +24,16 @@ export {
 } from "./fake-trtexec.js";
 export { checkJsonOutput, jsonDocumentsOf } from "./json-output-check.js";
 export type { BuildProcess, World } from "./loopback-world.js";
-export { API_KEY, fakeRemote, filesUnder, readAll, startWorld, TOKEN, waitFor } from "./loopback-world.js";
+export {
+  API_KEY,
+  fakeRemote,
+  filesUnder,
+  isProcessAlive,
+  readAll,
+  startWorld,
+  TOKEN,
+  waitFor,
+} from "./loopback-world.js";
 export type { CliRun } from "./run-operator-tool.js";
 export { CLI_PATH, killSpawnedProcesses, REPO_ROOT, runOperatorTool } from "./run-operator-tool.js";
 export type { SshdFixture } from "./sshd.js";

@@ -68,6 +68,16 @@ export async function waitFor(
   }
 }
 
+/** Whether a process with this pid is still there (signal 0 probes without signalling). */
+export function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export async function startWorld(
   options: { tileLatencyMs?: number; tileApiKey?: string } = {},
 ): Promise<World> {

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { isProcessAlive } from "./loopback-world.js";
 import { type SshdFixture, startSshd } from "./sshd.js";
 
 let sshd: SshdFixture;
@@ -49,15 +50,6 @@ function ssh(command: string, input = ""): { status: number | null; stdout: stri
   } catch (error) {
     const e = error as { status: number | null; stdout: string; stderr: string };
     return { status: e.status, stdout: e.stdout, stderr: e.stderr };
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 
@@ -128,10 +120,10 @@ describe("the sshd fixture", () => {
       const pid = Number(pidText);
       expect(pid).toBeGreaterThan(0);
       if (how === "SIGKILL") {
-        expect(alive(pid)).toBe(true);
+        expect(isProcessAlive(pid)).toBe(true);
         child.kill("SIGKILL");
       }
-      await eventually(() => !alive(pid), `sshd ${pid} is gone after its starter's ${how}`);
+      await eventually(() => !isProcessAlive(pid), `sshd ${pid} is gone after its starter's ${how}`);
       await eventually(() => !existsSync(dir!), `${dir} is removed after its starter's ${how}`);
     }
   });
