@@ -109,7 +109,12 @@ describe("build-cache end to end (loopback Flights API, tile server, real sshd)"
     expect(report(first.stdout).sync!.sent).toBeGreaterThan(1);
     // The tiles cross into a receiver of their own; everything else is asked of the session.
     expect(current.starts()).toEqual(["session", "tiles"]);
+    // A receiver manifest lost (a power cut before it reached the disk) is written again by the no-op's listing.
+    const tilesRoot = join(world.temp.path, "counted-companion", "tiles");
+    const manifest = join(tilesRoot, readdirSync(tilesRoot)[0]!, ".sync-manifest.json");
+    rmSync(manifest);
     const noOp = await world.run(["--json", "--remote-command", current.path, ...fresh("counted-companion")]);
+    expect(existsSync(manifest)).toBe(true);
     expect(report(noOp.stdout).outcome, noOp.stderr).toBe("no-op");
     expect(current.starts()).toEqual(["session", "tiles", "session"]);
     // Through the session too, no secret reaches the output or the companion.

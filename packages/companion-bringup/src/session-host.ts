@@ -20,7 +20,7 @@ import {
   type SessionRequest,
   type SessionResponse,
 } from "./session-protocol.js";
-import { listReceivedFiles, listReceivedFilesKeepingManifest } from "./tile-receiver.js";
+import { listReceivedFilesKeepingManifest } from "./tile-receiver.js";
 
 export interface ServeSessionOptions {
   version: string;
@@ -84,7 +84,7 @@ export function serveSession(options: ServeSessionOptions): Promise<SessionEnd> 
           return;
         }
         answered = answered.then(async () => {
-          options.write(`${JSON.stringify(await answer(value, options.dryRun))}\n`);
+          options.write(`${JSON.stringify(await answer(value))}\n`);
         });
       }
     };
@@ -136,22 +136,11 @@ export function sessionHello(
   return { protocol: SESSION_PROTOCOL, version: options.version, arch: machine(), tegra, writable, availKb };
 }
 
-async function answer(
-  request: Exclude<SessionRequest, { op: "compile-engines" }>,
-  dryRun: boolean,
-): Promise<SessionResponse> {
+async function answer(request: Exclude<SessionRequest, { op: "compile-engines" }>): Promise<SessionResponse> {
   try {
     switch (request.op) {
       case "list-tiles":
-        return {
-          ok: true,
-          // A dry run writes nothing there, not even the listing's manifest.
-          result: {
-            files: dryRun
-              ? listReceivedFiles(request.root)
-              : await listReceivedFilesKeepingManifest(request.root),
-          },
-        };
+        return { ok: true, result: { files: await listReceivedFilesKeepingManifest(request.root) } };
       case "list-pushed":
         return { ok: true, result: listPushedFiles(request.dir, request.manifest) };
     }

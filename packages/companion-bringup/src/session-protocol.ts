@@ -22,7 +22,12 @@ export interface SessionHello {
   arch: string;
   /** First line of /etc/nv_tegra_release, "" when absent. */
   tegra: string;
-  /** The cache root exists (made unless a dry run) and is writable; for a dry run, the nearest existing directory above it. */
+  /**
+   * The cache root exists (made unless `--dry-run`) and is writable; under
+   * `--dry-run`, judged on the nearest existing directory above it. Only the
+   * hello looks: requests do what they do (a build asks for listings only
+   * once it holds its lock).
+   */
   writable: boolean;
   /** KiB available to an unprivileged user on the cache root's filesystem (df's "Available"); null when unknown. */
   availKb: number | null;
